@@ -1,0 +1,121 @@
+"""gtkit's exceptions: one base, and a message that says what to fix.
+
+Every error gtkit raises for a user's mistake derives from :class:`GtkitError`, so a notebook
+can catch them all and the CLI can print them without a traceback::
+
+    GtkitError
+    ├── SpecError            a job spec breaks a service rule (all problems at once)
+    │   └── UnknownRegionError   a region Ground Truth does not serve
+    ├── ManifestError        an input manifest is malformed (file and line of every problem)
+    ├── OutputError          a job's output could not be read (file and line)
+    ├── ReferenceLabelError  reference labels could not be read or matched
+    ├── OverwriteError       a file or S3 object exists and no overwrite flag was given
+    └── JobError             a labeling-job call failed
+        ├── JobNotFoundError     no job by that name
+        ├── JobConflictError     a job by that name exists with a different request
+        └── JobFailedError       the job ended Failed; carries the service's FailureReason
+
+Messages name the field, or the file and line, what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "GtkitError",
+    "JobConflictError",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "ManifestError",
+    "OutputError",
+    "OverwriteError",
+    "Problem",
+    "ReferenceLabelError",
+    "SpecError",
+    "UnknownRegionError",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (a field name, or ``file:line``) and what."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def _count(problems: Sequence[Problem]) -> str:
+    return f"{len(problems)} problem{'s' * (len(problems) != 1)}"
+
+
+class GtkitError(Exception):
+    """Base of every error gtkit raises for bad input or a failed job."""
+
+
+class _ProblemsError(GtkitError):
+    """An error that carries every problem found, so users fix them all in one go."""
+
+    def __init__(self, problems: Iterable[Problem], *, heading: str) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        lines = [heading] + [f"  {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class SpecError(_ProblemsError):
+    """A labeling-job spec breaks one or more rules the service enforces."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        n = len(problems)
+        super().__init__(
+            problems, heading=f"invalid labeling-job spec ({n} problem{'s' * (n != 1)}):"
+        )
+
+
+class UnknownRegionError(SpecError):
+    """Ground Truth's built-in task resources do not exist in that region."""
+
+
+class ManifestError(_ProblemsError):
+    """An input manifest has malformed lines; every bad line is listed."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(problems, heading=f"invalid manifest ({_count(problems)}):")
+
+
+class OutputError(GtkitError):
+    """A job output file could not be read: the message names the file and line."""
+
+
+class ReferenceLabelError(GtkitError):
+    """Reference labels could not be read: the message names the file and line."""
+
+
+class OverwriteError(GtkitError):
+    """The destination exists; gtkit never overwrites without an explicit flag."""
+
+
+class JobError(GtkitError):
+    """A labeling-job operation failed."""
+
+
+class JobNotFoundError(JobError):
+    """No labeling job has that name in this account and region."""
+
+
+class JobConflictError(JobError):
+    """A job with that name exists but was created from a different request."""
+
+
+class JobFailedError(JobError):
+    """The labeling job ended with status Failed."""
+
+    def __init__(self, job_name: str, failure_reason: str) -> None:
+        self.job_name = job_name
+        self.failure_reason = failure_reason
+        super().__init__(f"labeling job {job_name!r} failed: {failure_reason}")

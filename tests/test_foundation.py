@@ -1,0 +1,62 @@
+"""The package surface, the console script and the test isolation everything rests on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import gtkit
+from gtkit.cli import main
+
+
+def test_version_matches_installed_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gtkit {version('gtkit')}"
+
+
+def test_console_script_help_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gtkit", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: gtkit" in result.stdout
+
+
+def test_tests_use_fake_credentials_and_a_region() -> None:
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+    assert boto3.session.Session().region_name == "us-east-1"
+
+
+def test_moto_serves_s3_sts_and_iam() -> None:
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="gtkit-test")
+        s3.put_object(Bucket="gtkit-test", Key="a.txt", Body=b"x")
+        assert s3.get_object(Bucket="gtkit-test", Key="a.txt")["Body"].read() == b"x"
+        assert boto3.client("sts").get_caller_identity()["Account"].isdigit()
+        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+        assert role["Role"]["Arn"].startswith("arn:aws:iam::")
+
+
+def test_sagemaker_sdk_is_not_a_core_dependency() -> None:
+    from importlib.metadata import requires
+
+    core = [r for r in requires("gtkit") or [] if "extra ==" not in r]
+    assert core, "gtkit declares its runtime dependencies"
+    assert not any(r.lower().startswith("sagemaker") for r in core)
+
+
+def test_error_tree_has_one_base() -> None:
+    for name in gtkit.__all__:
+        obj = getattr(gtkit, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, gtkit.GtkitError)
