@@ -7,8 +7,11 @@ User mistakes (any :class:`~gtkit.errors.GtkitError`) print one message and exit
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from gtkit import __version__
 from gtkit.errors import GtkitError
@@ -16,6 +19,78 @@ from gtkit.errors import GtkitError
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# ---------------------------------------------------------------------- manifest
+def _manifest_build(args: argparse.Namespace) -> int:
+    from gtkit import manifest
+
+    extensions = args.ext or manifest.IMAGE_EXTENSIONS
+    if args.text:
+        lines = Path(args.source).read_text(encoding="utf-8").splitlines()
+        records: Any = manifest.records_from_texts(line for line in lines if line.strip())
+    elif args.source.startswith("s3://"):
+        records = manifest.records_from_uris(
+            manifest.iter_s3_uris(args.source, extensions=extensions)
+        )
+    elif Path(args.source).is_dir():
+        if not args.upload_to:
+            raise GtkitError(
+                f"{args.source} is a local folder: give --upload-to s3://bucket/prefix"
+            )
+        report = manifest.upload_folder(args.source, args.upload_to, extensions=extensions)
+        print(
+            f"uploaded {report.uploaded} file(s), {report.skipped} already there", file=sys.stderr
+        )
+        records = manifest.records_from_uris(report.uris)
+    else:
+        raise GtkitError(f"{args.source}: expected an s3:// prefix, a folder, or --text FILE")
+    count = manifest.write_manifest(records, args.out, overwrite=args.overwrite)
+    print(f"wrote {count} object(s) to {args.out}")
+    return 0
+
+
+def _manifest_check(args: argparse.Namespace) -> int:
+    from gtkit.manifest import check_manifest
+
+    report = check_manifest(args.path, max_objects=args.max_objects)
+    for problem in report.problems:
+        print(problem)
+    print(f"{report.objects} object(s), {len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+# ---------------------------------------------------------------------- job
+def _job_plan(args: argparse.Namespace) -> int:
+    from gtkit.spec import load_spec
+
+    spec = load_spec(args.config)
+    request = spec.to_request()
+    objects = args.objects
+    warnings = spec.warnings(objects=objects)
+    estimate = spec.estimate(objects if objects is not None else 1000, object_fee=args.object_fee)
+    if args.json:
+        _emit_json({"request": request, "warnings": warnings, "estimate": estimate.as_dict()})
+        return 0
+    print(f"job {spec.name}: {spec.task} in {spec.region}, all checks passed")
+    for w in warnings:
+        print(f"warning: {w}")
+    basis = f"{estimate.objects} objects" + ("" if objects is not None else " (use --objects N)")
+    p = estimate.pricing
+    print(
+        f"cost for {basis}: ${p.object_fee:.3f} fee + {p.workers} x ${p.task_price:.3f} "
+        f"= ${p.human_object_cost:.4f} per human-labeled object"
+    )
+    if spec.auto_labeling:
+        print(f"  with automated labeling: ${estimate.low:,.2f} to ${estimate.high:,.2f}")
+    print(f"  without automated labeling: ${estimate.without_auto_labeling:,.2f}")
+    print("request:")
+    _emit_json(request)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
         "output reading, cost and label-quality analysis, and an offline emulator.",
     )
     parser.add_argument("--version", action="version", version=f"gtkit {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    m = commands.add_parser("manifest", help="build and check input manifests")
+    msub = m.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
+    b = msub.add_parser("build", help="build a manifest from an S3 prefix, a folder or texts")
+    b.add_argument("source", help="s3://bucket/prefix, a local folder, or a text file (--text)")
+    b.add_argument("--out", required=True, help="manifest path or s3:// URI to write")
+    b.add_argument("--ext", action="append", help="file extension to keep (repeatable)")
+    b.add_argument("--upload-to", help="S3 prefix to upload a local folder to")
+    b.add_argument("--text", action="store_true", help="SOURCE is a file of texts, one per line")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
+    b.set_defaults(handler=_manifest_build)
+    c = msub.add_parser("check", help="check a manifest against the service's rules")
+    c.add_argument("path", help="manifest path or s3:// URI")
+    c.add_argument("--max-objects", type=int, default=100_000, help="object limit (default 100000)")
+    c.set_defaults(handler=_manifest_check)
+
+    j = commands.add_parser("job", help="plan labeling jobs")
+    jsub = j.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    p = jsub.add_parser("plan", help="check a job config, estimate its cost, print the request")
+    p.add_argument("config", help="YAML or JSON file of the spec's fields")
+    p.add_argument("--objects", type=int, help="number of objects, for the estimate and warnings")
+    p.add_argument("--object-fee", type=float, default=0.08, help="dollars per object (0.08)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_job_plan)
     return parser
 
 
