@@ -93,6 +93,21 @@ def _job_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- export
+def _export(args: argparse.Namespace) -> int:
+    from gtkit.export import write_export
+    from gtkit.output import read_output
+
+    output = read_output(args.job_output, lenient=args.lenient)
+    for problem in output.skipped:
+        print(f"skipped {problem}", file=sys.stderr)
+    path = write_export(
+        output, args.format, args.out, attribute=args.attribute, overwrite=args.overwrite
+    )
+    print(f"wrote {args.format} export to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gtkit`` command with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -126,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-fee", type=float, default=0.08, help="dollars per object (0.08)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_job_plan)
+
+    e = commands.add_parser("export", help="export a job's boxes as COCO, YOLO or VOC")
+    e.add_argument("job_output", help="output folder, s3:// prefix, or one output manifest")
+    e.add_argument("--format", required=True, choices=("coco", "yolo", "voc"))
+    e.add_argument("--out", required=True, help="COCO JSON file, or folder for YOLO/VOC")
+    e.add_argument("--attribute", help="label attribute, where the output has several")
+    e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
+    e.add_argument("--overwrite", action="store_true", help="replace existing files")
+    e.set_defaults(handler=_export)
     return parser
 
 

@@ -1,0 +1,270 @@
+"""Exporting a job's boxes and classes: COCO JSON, YOLO text files, Pascal VOC XML, and an
+augmented manifest for SageMaker training.
+
+Images with zero boxes are kept in every format; box confidences and the human/machine flag are
+kept where the format has room (COCO ``score`` and ``human_annotated``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from gtkit._io import atomic_writer
+from gtkit.errors import GtkitError, OverwriteError
+from gtkit.output import JobOutput
+
+__all__ = ["FORMATS", "to_augmented_manifest", "to_coco", "write_export"]
+
+FORMATS = ("coco", "yolo", "voc")
+
+
+def _detection(output: JobOutput, attribute: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    objects = output.objects
+    detections = objects[objects["task_type"] == "object-detection"]
+    attributes = list(dict.fromkeys(detections["attribute"].dropna()))
+    if not attributes:
+        raise GtkitError(f"{output.manifest}: no object-detection labels to export")
+    if attribute is None:
+        if len(attributes) > 1:
+            raise GtkitError(
+                f"{output.manifest} has several box attributes ({', '.join(attributes)}); "
+                "choose one with attribute="
+            )
+        attribute = attributes[0]
+    elif attribute not in attributes:
+        raise GtkitError(f"no box attribute {attribute!r}; found: {', '.join(attributes)}")
+    images = detections[detections["attribute"] == attribute].drop_duplicates("index")
+    boxes = output.boxes[output.boxes["attribute"] == attribute]
+    return images.reset_index(drop=True), boxes.reset_index(drop=True)
+
+
+def _categories(boxes: pd.DataFrame) -> list[tuple[int, str]]:
+    pairs = boxes[["class_id", "class_name"]].drop_duplicates("class_id").sort_values("class_id")
+    return [
+        (int(cid), str(name) if isinstance(name, str) else f"class_{cid}")
+        for cid, name in zip(pairs["class_id"], pairs["class_name"], strict=True)
+    ]
+
+
+def _image_sizes(images: pd.DataFrame, boxes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    first = boxes.drop_duplicates("index").set_index("index")
+    width = images["index"].map(first["image_width"]).to_numpy(dtype="float64", na_value=np.nan)
+    height = images["index"].map(first["image_height"]).to_numpy(dtype="float64", na_value=np.nan)
+    return width, height
+
+
+def _file_name(source: object, index: int) -> str:
+    return PurePosixPath(str(source)).name if isinstance(source, str) else f"object-{index}"
+
+
+def to_coco(output: JobOutput, *, attribute: str | None = None) -> dict[str, Any]:
+    """Boxes as a COCO dataset dict (boxes in pixels, ids numeric, categories a list).
+
+    Image sizes come from each line's ``image_size``; an image with no boxes and no size keeps
+    width and height 0. Each annotation carries ``score`` (the box confidence, or 1.0 where
+    none) and ``human_annotated``.
+    """
+    images, boxes = _detection(output, attribute)
+    width, height = _image_sizes(images, boxes)
+    coco_images = [
+        {
+            "id": int(i) + 1,
+            "file_name": _file_name(src, int(i)),
+            "width": int(w) if w == w else 0,
+            "height": int(h) if h == h else 0,
+            "source_ref": src,
+        }
+        for i, src, w, h in zip(images["index"], images["source"], width, height, strict=True)
+    ]
+    human = dict(zip(images["index"], images["human"], strict=True))
+    b = boxes
+    score = b["confidence"].fillna(1.0).to_numpy()
+    area = (b["width"] * b["height"]).to_numpy()
+    annotations = [
+        {
+            "id": n + 1,
+            "image_id": int(i) + 1,
+            "category_id": int(c),
+            "bbox": [float(x), float(y), float(w), float(h)],
+            "area": float(a),
+            "iscrowd": 0,
+            "score": float(s),
+            "human_annotated": None if pd.isna(human.get(i)) else bool(human.get(i)),
+        }
+        for n, (i, c, x, y, w, h, a, s) in enumerate(
+            zip(
+                b["index"],
+                b["class_id"],
+                b["left"],
+                b["top"],
+                b["width"],
+                b["height"],
+                area,
+                score,
+                strict=True,
+            )
+        )
+    ]
+    return {
+        "info": {"description": f"Ground Truth labels from {output.manifest}"},
+        "images": coco_images,
+        "annotations": annotations,
+        "categories": [{"id": cid, "name": name} for cid, name in _categories(boxes)],
+    }
+
+
+def _check_free(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OverwriteError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def write_export(
+    output: JobOutput,
+    fmt: str,
+    out: str | os.PathLike[str],
+    *,
+    attribute: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write boxes as ``coco`` (one JSON file), ``yolo`` or ``voc`` (a folder of files).
+
+    YOLO files hold ``class x_center y_center width height`` as fractions of the image size, one
+    file per image (empty for images with no boxes) and ``classes.txt``; VOC writes one XML per
+    image. Returns the path written.
+    """
+    if fmt not in FORMATS:
+        raise GtkitError(f"format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    target = Path(out)
+    if fmt == "coco":
+        data = to_coco(output, attribute=attribute)
+        with atomic_writer(target, overwrite=overwrite) as f:
+            f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        return target
+    images, boxes = _detection(output, attribute)
+    width, height = _image_sizes(images, boxes)
+    categories = _categories(boxes)
+    grouped = dict(tuple(boxes.groupby("index")))
+    stems = [
+        PurePosixPath(_file_name(s, int(i))).stem
+        for i, s in zip(images["index"], images["source"], strict=True)
+    ]
+    suffix = ".txt" if fmt == "yolo" else ".xml"
+    for stem in stems:
+        _check_free(target / f"{stem}{suffix}", overwrite)
+    target.mkdir(parents=True, exist_ok=True)
+    if fmt == "yolo":
+        order = {cid: n for n, (cid, _) in enumerate(categories)}
+        with atomic_writer(target / "classes.txt", overwrite=True) as f:
+            f.write("".join(f"{name}\n" for _, name in categories).encode())
+    for stem, index, src, w, h in zip(
+        stems, images["index"], images["source"], width, height, strict=True
+    ):
+        b = grouped.get(index, boxes.iloc[0:0])
+        if fmt == "yolo":
+            if len(b) and not (w > 0 and h > 0):
+                raise GtkitError(f"{src}: no image_size, so boxes cannot be written as fractions")
+            xc = (b["left"] + b["width"] / 2) / w
+            yc = (b["top"] + b["height"] / 2) / h
+            lines = [
+                f"{order[int(c)]} {x:.6f} {y:.6f} {bw / w:.6f} {bh / h:.6f}\n"
+                for c, x, y, bw, bh in zip(
+                    b["class_id"], xc, yc, b["width"], b["height"], strict=True
+                )
+            ]
+            body = "".join(lines)
+        else:
+            body = _voc_xml(_file_name(src, int(index)), w, h, b, dict(categories))
+        with atomic_writer(target / f"{stem}{suffix}", overwrite=overwrite) as f:
+            f.write(body.encode())
+    return target
+
+
+def _voc_xml(name: str, w: float, h: float, b: pd.DataFrame, names: dict[int, str]) -> str:
+    objects = "".join(
+        "  <object>\n"
+        f"    <name>{escape(names.get(int(c), str(c)))}</name>\n"
+        "    <difficult>0</difficult>\n"
+        "    <bndbox>\n"
+        f"      <xmin>{x:g}</xmin>\n      <ymin>{y:g}</ymin>\n"
+        f"      <xmax>{x + bw:g}</xmax>\n      <ymax>{y + bh:g}</ymax>\n"
+        "    </bndbox>\n"
+        "  </object>\n"
+        for c, x, y, bw, bh in zip(
+            b["class_id"], b["left"], b["top"], b["width"], b["height"], strict=True
+        )
+    )
+    return (
+        "<annotation>\n"
+        f"  <filename>{escape(name)}</filename>\n"
+        f"  <size>\n    <width>{int(w) if w == w else 0}</width>\n"
+        f"    <height>{int(h) if h == h else 0}</height>\n    <depth>3</depth>\n  </size>\n"
+        f"{objects}</annotation>\n"
+    )
+
+
+def to_augmented_manifest(
+    output: JobOutput,
+    dest: str | os.PathLike[str],
+    *,
+    attribute: str | None = None,
+    overwrite: bool = False,
+) -> int:
+    """Write an augmented manifest for SageMaker's built-in object detection training.
+
+    One line per labeled, non-failed image: ``source-ref``, the attribute's boxes and
+    ``image_size``, and its metadata with ``class-map``. Returns the number of lines written.
+    """
+    images, boxes = _detection(output, attribute)
+    attr = str(images["attribute"].iloc[0])
+    images = images[images["failure_reason"].isna()]
+    width, height = _image_sizes(images, boxes)
+    names = dict(_categories(boxes))
+    grouped = dict(tuple(boxes.groupby("index")))
+    count = 0
+    with atomic_writer(dest, overwrite=overwrite) as f:
+        for index, src, human, w, h in zip(
+            images["index"], images["source"], images["human"], width, height, strict=True
+        ):
+            b = grouped.get(index, boxes.iloc[0:0])
+            line = {
+                "source-ref": src,
+                attr: {
+                    "image_size": [
+                        {
+                            "width": int(w) if w == w else 0,
+                            "height": int(h) if h == h else 0,
+                            "depth": 3,
+                        }
+                    ],
+                    "annotations": [
+                        {
+                            "class_id": int(c),
+                            "left": float(x),
+                            "top": float(y),
+                            "width": float(bw),
+                            "height": float(bh),
+                        }
+                        for c, x, y, bw, bh in zip(
+                            b["class_id"], b["left"], b["top"], b["width"], b["height"], strict=True
+                        )
+                    ],
+                },
+                f"{attr}-metadata": {
+                    "objects": [
+                        {"confidence": float(c) if c == c else 0.0} for c in b["confidence"]
+                    ],
+                    "class-map": {str(c): names[int(c)] for c in sorted(set(b["class_id"]))},
+                    "type": "groundtruth/object-detection",
+                    "human-annotated": "yes" if pd.isna(human) or bool(human) else "no",
+                },
+            }
+            f.write(orjson.dumps(line) + b"\n")
+            count += 1
+    return count

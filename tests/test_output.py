@@ -1,0 +1,352 @@
+"""Reading job output: every real fixture parses, counts agree with an independent count, and
+iterations come from whatever evidence a tree holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from pycocotools.coco import COCO
+
+from gtkit.cli import main
+from gtkit.errors import GtkitError, OutputError
+from gtkit.export import to_augmented_manifest, to_coco, write_export
+from gtkit.output import parse_creation_dates, read_manifest, read_output, read_seqlabel
+
+from .blog_tree import JOB, PLAN, write_blog_tree
+
+IC = (
+    "aws__amazon-sagemaker-examples/prepare_data/"
+    "sm-ground_truth_annotation_consolidation_image_classification/ic_data.tar.gz.extracted/ic_data"
+)
+
+
+def manifests(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.name.endswith((".manifest", ".jsonl"))
+    )
+
+
+def independent_counts(path: Path) -> dict[str, int]:
+    """Count records, boxes, empty images and failures with plain json, a different route."""
+    records = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    boxes = empty = failures = 0
+    attrs: set[str] = set()
+    for r in records:
+        for key, meta in r.items():
+            if not (key.endswith("-metadata") and isinstance(meta, dict)):
+                continue
+            if not (
+                str(meta.get("type", "")).startswith("groundtruth/") or "human-annotated" in meta
+            ):
+                continue
+            attr = key[: -len("-metadata")]
+            attrs.add(attr)
+            failures += "failure-reason" in meta
+            if meta.get("type") == "groundtruth/object-detection":
+                n = len(r[attr]["annotations"])
+                boxes += n
+                empty += n == 0
+    return {
+        "records": len(records),
+        "boxes": boxes,
+        "empty": empty,
+        "failures": failures,
+        "attributes": len(attrs),
+    }
+
+
+def test_every_real_fixture_parses_with_counts_that_agree(real_fixtures: Path) -> None:
+    files = manifests(real_fixtures)
+    assert len(files) >= 30
+    for path in files:
+        out = read_manifest(path)
+        expect = independent_counts(path)
+        assert out.skipped == [], path
+        assert out.objects["index"].nunique() == expect["records"], path
+        assert len(out.boxes) == expect["boxes"], path
+        per_image = out.boxes.groupby("index").size()
+        detection = out.objects[out.objects["task_type"] == "object-detection"]
+        assert int((~detection["index"].isin(per_image.index)).sum()) >= expect["empty"], path
+        assert int(out.objects["failure_reason"].notna().sum()) == expect["failures"], path
+        assert len(out.attributes) == expect["attributes"], path
+        labeled = out.objects[
+            out.objects["attribute"].notna() & out.objects["failure_reason"].isna()
+        ]
+        dated = labeled["creation_date"].notna()
+        assert dated.all(), (path, labeled.loc[~dated, "line"].tolist())
+
+
+def test_numbers_the_fixtures_readme_gives(real_fixtures: Path) -> None:
+    bees = read_manifest(real_fixtures / "paasovaara__sagemaker-img-classification/output.manifest")
+    assert bees.objects["index"].nunique() == 500
+    assert bees.boxes["confidence"].between(0, 1).all() and bees.boxes["confidence"].nunique() > 5
+    yolo = "aws__amazon-sagemaker-examples/archived/pytorch_yolov5_training_and_hpo/sample_output.manifest"
+    assert read_manifest(real_fixtures / yolo).objects["index"].nunique() == 100
+    logos = read_manifest(real_fixtures / "dannymorris__gluoncv-logo-detection/output.manifest")
+    assert len(logos.objects) == 470 and len(logos.job_names) == 2
+    ocr = read_manifest(real_fixtures / "tingxin__sagemaker-ocr-workshop/output.manifest")
+    assert sorted(ocr.boxes["class_id"].unique()) == [0, 1, 3]
+    assert "设备 " in set(ocr.boxes["class_name"])  # trailing space kept
+    assert ocr.boxes["image_width"].max() == 7168 and ocr.boxes["image_height"].max() == 4562
+    chained = read_manifest(real_fixtures / "YeongJun-Jeon__1to100_Korean/output.manifest")
+    assert len(chained.attributes) == 2 and chained.objects["index"].nunique() == 404
+    failures = read_manifest(
+        real_fixtures / "aws-samples__amazon-comprehend-semi-structured-documents-annotation-tools"
+        "/test/unit/resources/output_with_expired_tasks_manifest.jsonl"
+    )
+    failed = failures.objects[failures.objects["failure_reason"].notna()]
+    assert len(failed) == 2 and failed["human"].all()  # "human-annotated": "true"
+    assert failed["failure_reason"].str.contains("Annotation tasks expired").all()
+    text = read_manifest(
+        real_fixtures / "aws-samples__amazon-comprehend-examples/src/comprehend_customer_scripts"
+        "/GroundTruth/DocumentClassifier/output.manifest"
+    )
+    assert len(text.objects) == 90  # 89 newlines, no final newline
+    assert (text.objects["task_type"] == "text-classification-multilabel").all()
+    ner = read_manifest(
+        real_fixtures
+        / "aws-samples__amazon-sagemaker-groundtruth-and-amazon-comprehend-ner-examples"
+        "/refdata/output.manifest"
+    )
+    assert (ner.objects["task_type"] == "text-span").all() and ner.classes[
+        "confidence"
+    ].notna().all()
+    seg = read_manifest(
+        real_fixtures
+        / "aws-samples__amazon-lookout-for-vision-image-augmentation-pipeline/output.manifest"
+    )
+    assert seg.objects["value"].iloc[0].endswith(".png")
+    assert set(seg.classes["class_name"]) == {"BACKGROUND", "IC", "resistor1", "resistor2"}
+
+
+def test_real_image_classification_job_tree(real_fixtures: Path) -> None:
+    out = read_output(real_fixtures / IC)
+    assert len(out.objects) == 302
+    answers = out.worker_answers
+    assert answers.groupby("iteration")["index"].nunique().to_dict() == {1: 10, 2: 292}
+    assert answers.groupby("iteration").size().to_dict() == {1: 50, 2: 1460}
+    assert (answers.groupby("index").size() == 5).all()
+    assert answers["worker"].nunique() == 97
+    assert out.objects["iteration"].value_counts().to_dict() == {2: 292, 1: 10}
+    labels = json.loads((real_fixtures / IC / "true_labels.json").read_text())
+    assert len(labels) > 0
+
+
+def test_seqlabel_files(real_fixtures: Path) -> None:
+    for path in real_fixtures.rglob("SeqLabel.json"):
+        frames = read_seqlabel(path)
+        doc = json.loads(path.read_text())
+        expected = sum(len(f["annotations"]) for f in doc["tracking-annotations"])
+        assert len(frames) == expected > 0
+
+
+def test_creation_date_formats() -> None:
+    got = parse_creation_dates(
+        [
+            "2019-05-16T00:15:58.914553",
+            "2021-08-04T17:02:49.583",
+            "2022-08-22T20:52:51.851Z",
+            "2020-05-25T12:53:54+0000",
+            "Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)",
+            None,
+        ]
+    )
+    assert got[3] == pd.Timestamp("2020-05-25T12:53:54Z")
+    assert got[4] == pd.Timestamp("2022-08-22T20:52:52Z")
+    assert got[0] == pd.Timestamp("2019-05-16T00:15:58.914553Z")
+    assert pd.isna(got[5])
+
+
+def test_blog_tree_iterations_from_its_evidence(tmp_path: Path) -> None:
+    write_blog_tree(tmp_path)
+    out = read_output(tmp_path / JOB)
+    assert out.has_iterations
+    objects = out.objects
+    assert objects["iteration"].notna().all()
+    for it, (human, auto) in PLAN.items():
+        at = objects[objects["iteration"] == it]
+        assert int(at["human"].sum()) == human
+        assert int((~at["human"]).sum()) == auto
+
+
+def test_iterations_past_nine_and_the_first_human_place_wins(tmp_path: Path) -> None:
+    job = tmp_path / "j"
+    (job / "manifests/output").mkdir(parents=True)
+    line = {
+        "source-ref": "s3://b/a.jpg",
+        "x": 1,
+        "x-metadata": {
+            "type": "groundtruth/image-classification",
+            "human-annotated": "yes",
+            "class-name": "c",
+        },
+    }
+    (job / "manifests/output/output.manifest").write_text(json.dumps(line) + "\n")
+    for it in (12, 3):
+        d = job / f"annotations/worker-response/iteration-{it}/0"
+        d.mkdir(parents=True)
+        (d / "t.json").write_text(json.dumps({"answers": [{"workerId": "w", "answerContent": {}}]}))
+    d = job / "manifests/intermediate/11"
+    d.mkdir(parents=True)
+    (d / "output.manifest").write_text(json.dumps(line) + "\n")
+    assert read_output(job).objects["iteration"].tolist() == [3]
+
+
+def test_malformed_lines_name_file_and_line_or_are_listed(tmp_path: Path) -> None:
+    path = tmp_path / "out.manifest"
+    good = {
+        "source-ref": "s3://b/a.jpg",
+        "x": 1,
+        "x-metadata": {"type": "groundtruth/image-classification"},
+    }
+    path.write_text(json.dumps(good) + "\n{broken\n[1, 2]\n")
+    with pytest.raises(OutputError, match=r"out.manifest:2: not JSON"):
+        read_manifest(path)
+    lenient = read_manifest(path, lenient=True)
+    assert [p.where.rsplit(":", 1)[1] for p in lenient.skipped] == ["2", "3"]
+    assert len(lenient.objects) == 1
+
+
+_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_meta = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["groundtruth/object-detection", "groundtruth/image-classification",
+                                 "groundtruth/text-classification-multilabel", "groundtruth/semantic-segmentation", "other"]),
+        "human-annotated": st.sampled_from(["yes", "no", "true", 1]),
+        "class-map": st.dictionaries(st.text(max_size=2), _scalar, max_size=3),
+        "objects": st.lists(st.one_of(st.fixed_dictionaries({"confidence": _scalar}), _scalar), max_size=3),
+        "creation-date": st.one_of(st.text(max_size=12), st.just("2019-05-16T00:15:58.914553")),
+        "confidence-map": _value, "internal-color-map": _value, "failure-reason": _scalar, "class-name": _scalar,
+        "job-name": _scalar, "confidence": _scalar, "entities": _value,
+    },
+)  # fmt: skip
+_box = st.fixed_dictionaries(
+    {}, optional=dict.fromkeys(("class_id", "left", "top", "width", "height"), _scalar)
+)
+_label = st.one_of(
+    _value,
+    st.fixed_dictionaries({}, optional={"annotations": st.one_of(st.lists(_box, max_size=3), _value),
+                                        "image_size": st.one_of(st.lists(st.dictionaries(st.sampled_from(["width", "height"]), _scalar), max_size=2), _value)}),
+)  # fmt: skip
+_record = st.builds(
+    lambda src, meta, label, extra, order: dict(sorted({**extra, "source-ref": src, "a": label, "a-metadata": meta}.items(), reverse=order)),
+    st.one_of(st.text(max_size=10), _scalar), st.one_of(_meta, _value), _label,
+    st.dictionaries(st.text(max_size=4), _value, max_size=2), st.booleans(),
+)  # fmt: skip
+_line = st.one_of(_record.map(json.dumps), st.text(max_size=30), st.just(""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_line, max_size=8), st.booleans())
+def test_generated_manifests_never_crash_with_a_foreign_error(
+    lines: list[str], lenient: bool
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "g.manifest"
+        path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+        try:
+            out = read_manifest(path, lenient=lenient)
+        except OutputError:
+            assert not lenient
+            return
+        assert out.objects["index"].nunique() + len(out.skipped) == sum(
+            1 for line in path.read_bytes().splitlines() if line.strip()
+        )
+
+
+def test_coco_export_loads_in_pycocotools(real_fixtures: Path, tmp_path: Path) -> None:
+    out = read_manifest(real_fixtures / "t04glovern__aws-ground-truth-cat-labels/output.manifest")
+    coco = to_coco(out)
+    assert len(coco["images"]) == 4  # the image with no boxes is kept
+    path = write_export(out, "coco", tmp_path / "coco.json")
+    api = COCO(str(path))
+    assert len(api.getImgIds()) == 4 and len(api.getAnnIds()) == len(out.boxes)
+    assert isinstance(coco["categories"], list) and coco["categories"][0] == {
+        "id": 0,
+        "name": "Cat",
+    }
+    with pytest.raises(GtkitError, match="exists"):
+        write_export(out, "coco", tmp_path / "coco.json")
+
+
+def test_yolo_and_voc_exports(tmp_path: Path) -> None:
+    write_blog_tree(tmp_path)
+    out = read_output(tmp_path / JOB)
+    yolo = write_export(out, "yolo", tmp_path / "yolo")
+    files = sorted(p for p in yolo.glob("*.txt") if p.name != "classes.txt")
+    assert len(files) == 1000 and (yolo / "classes.txt").read_text() == "bird\n"
+    first = out.boxes[out.boxes["index"] == 0].iloc[0]
+    row = (yolo / "img0000.txt").read_text().splitlines()[0].split()
+    assert float(row[1]) == pytest.approx((first["left"] + first["width"] / 2) / 500, abs=1e-6)
+    voc = write_export(out, "voc", tmp_path / "voc")
+    assert "<name>bird</name>" in (voc / "img0000.xml").read_text()
+    n = to_augmented_manifest(out, tmp_path / "train.manifest")
+    assert n == 1000
+    again = read_manifest(tmp_path / "train.manifest")
+    assert len(again.boxes) == len(out.boxes)
+    assert int((~again.objects["human"]).sum()) == 392
+
+
+def test_cli_export_and_reading_from_s3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_blog_tree(tmp_path)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="out")
+        for p in (tmp_path / JOB).rglob("*"):
+            if p.is_file():
+                s3.upload_file(str(p), "out", f"jobs/{p.relative_to(tmp_path).as_posix()}")
+        remote = read_output(f"s3://out/jobs/{JOB}")
+        local = read_output(tmp_path / JOB)
+        pd.testing.assert_frame_equal(remote.boxes, local.boxes)
+        assert remote.objects["iteration"].tolist() == local.objects["iteration"].tolist()
+        assert (
+            main(
+                [
+                    "export",
+                    f"s3://out/jobs/{JOB}",
+                    "--format",
+                    "coco",
+                    "--out",
+                    str(tmp_path / "c.json"),
+                ]
+            )
+            == 0
+        )
+    assert json.loads((tmp_path / "c.json").read_text())["categories"] == [
+        {"id": 0, "name": "bird"}
+    ]
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "missing"),
+                "--format",
+                "coco",
+                "--out",
+                str(tmp_path / "d.json"),
+            ]
+        )
+        == 2
+    )
+    assert "no such folder" in capsys.readouterr().err
