@@ -1,0 +1,271 @@
+"""Box geometry and per-image label quality against reference boxes.
+
+Boxes are columnar: ``(n, 4)`` float arrays of ``left, top, width, height`` in pixels. Two named
+matching rules score an image (``ground-truth-facts.md``, section 6):
+
+- ``optimal`` (default): one-to-one matching with maximal total IoU; pairs of IoU 0 dropped;
+  score = sum of matched IoUs / (label boxes + reference boxes - matched pairs).
+- ``tutorial``: label boxes by descending confidence each take the free reference box of highest
+  IoU, if above 0; same score formula.
+
+Boxes of different classes never match. Both sets empty scores 1; exactly one empty scores 0.
+
+>>> a = np.array([[0.0, 0.0, 10.0, 10.0]])
+>>> b = np.array([[5.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
+>>> iou_matrix(a, b).round(4).tolist()
+[[0.3333, 1.0]]
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from gtkit.errors import GtkitError
+
+__all__ = [
+    "MATCHING_RULES",
+    "Matching",
+    "image_scores",
+    "iou_matrix",
+    "match_optimal",
+    "match_tutorial",
+]
+
+Matching = Literal["optimal", "tutorial"]
+MATCHING_RULES: tuple[str, ...] = ("optimal", "tutorial")
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_BRUTE_FORCE_MAX = 720  # assignments per image shape enumerated at once (6 x 6 boxes)
+
+
+def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
+    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), as an (n, m) array.
+
+    Boxes are ``left, top, width, height`` in any one unit; boxes of zero area have IoU 0.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    ax0, ay0 = a[:, 0:1], a[:, 1:2]
+    ax1, ay1 = ax0 + a[:, 2:3], ay0 + a[:, 3:4]
+    bx0, by0 = b[:, 0], b[:, 1]
+    bx1, by1 = bx0 + b[:, 2], by0 + b[:, 3]
+    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
+    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
+    inter = iw * ih
+    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
+    out: FloatArray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return out
+
+
+def _pair_iou(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Element-wise IoU of two (k, 4) arrays of boxes."""
+    iw = np.clip(
+        np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None
+    )
+    inter = iw * ih
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    out: FloatArray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return out
+
+
+def _hungarian(cost: FloatArray) -> IntArray:
+    """Columns assigned to each row minimising total cost, for an (n, m) matrix with n <= m."""
+    n, m = cost.shape
+    u = np.zeros(n + 1)
+    v = np.zeros(m + 1)
+    p = np.zeros(m + 1, dtype=np.int64)  # p[j]: row (1-based) matched to column j
+    way = np.zeros(m + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            free = ~used[1:]
+            cur = cost[i0 - 1] - u[i0] - v[1:]
+            better = free & (cur < minv[1:])
+            minv[1:][better] = cur[better]
+            way[1:][better] = j0
+            candidates = np.where(free, minv[1:], np.inf)
+            j1 = int(np.argmin(candidates)) + 1
+            delta = candidates[j1 - 1]
+            u[p[used]] += delta
+            v[used] -= delta
+            minv[1:][free] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    rows = np.full(n, -1, dtype=np.int64)
+    for j in range(1, m + 1):
+        if p[j]:
+            rows[p[j] - 1] = j - 1
+    return rows
+
+
+def match_optimal(iou: FloatArray) -> tuple[float, int]:
+    """Total IoU and matched pairs (IoU > 0) of the best one-to-one matching of one image."""
+    iou = np.asarray(iou, dtype=np.float64)
+    if iou.size == 0:
+        return 0.0, 0
+    flip = iou.shape[0] > iou.shape[1]
+    work = iou.T if flip else iou
+    cols = _hungarian(-work)
+    chosen = work[np.arange(work.shape[0]), cols]
+    positive = chosen > 0
+    return float(chosen[positive].sum()), int(positive.sum())
+
+
+def match_tutorial(iou: FloatArray, confidence: FloatArray) -> tuple[float, int]:
+    """Total IoU and matched pairs under the tutorial's greedy rule for one image."""
+    iou = np.asarray(iou, dtype=np.float64)
+    if iou.size == 0:
+        return 0.0, 0
+    free = np.ones(iou.shape[1], dtype=bool)
+    total, pairs = 0.0, 0
+    order = np.argsort(
+        -np.nan_to_num(np.asarray(confidence, dtype=np.float64), nan=-1.0), kind="stable"
+    )
+    for i in order:
+        row = np.where(free, iou[i], -1.0)
+        j = int(np.argmax(row))
+        if row[j] > 0:
+            free[j] = False
+            total += float(row[j])
+            pairs += 1
+    return total, pairs
+
+
+def _group_bounds(image: IntArray, n_images: int) -> tuple[IntArray, IntArray]:
+    counts = np.bincount(image, minlength=n_images).astype(np.int64)
+    starts = np.zeros(n_images, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return counts, starts
+
+
+def image_scores(
+    n_images: int,
+    label_image: IntArray,
+    label_boxes: FloatArray,
+    label_class: IntArray,
+    ref_image: IntArray,
+    ref_boxes: FloatArray,
+    ref_class: IntArray,
+    *,
+    label_confidence: FloatArray | None = None,
+    matching: str = "optimal",
+) -> FloatArray:
+    """Per-image quality scores (0 to 1) for ``n_images`` images, vectorised over images.
+
+    ``*_image`` give each box's image (0 to n_images - 1); ``*_class`` are integer class codes
+    (boxes of different codes never match); boxes are (k, 4) ``left, top, width, height`` in
+    pixels. Images of the same box counts are matched together in numpy; only images with more
+    than six boxes on both sides fall back to a per-image assignment.
+    """
+    if matching not in MATCHING_RULES:
+        raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
+    lo = np.argsort(label_image, kind="stable")
+    ro = np.argsort(ref_image, kind="stable")
+    li, lb, lc = label_image[lo], np.asarray(label_boxes, dtype=np.float64)[lo], label_class[lo]
+    ri, rb, rc = ref_image[ro], np.asarray(ref_boxes, dtype=np.float64)[ro], ref_class[ro]
+    lconf = np.zeros(len(li)) if label_confidence is None else np.asarray(label_confidence)[lo]
+    n, lstart = _group_bounds(li, n_images)
+    m, rstart = _group_bounds(ri, n_images)
+    total = np.zeros(n_images)
+    pairs = np.zeros(n_images, dtype=np.int64)
+
+    both = (n > 0) & (m > 0)
+    if matching == "optimal":
+        images_with_both = np.flatnonzero(both)
+        shapes, which = np.unique(np.stack([n[both], m[both]], axis=1), axis=0, return_inverse=True)
+        for s, (rows, cols) in enumerate(shapes.tolist()):
+            imgs = images_with_both[which.ravel() == s]
+            k = min(rows, cols)
+            count = 1
+            for x in range(max(rows, cols) - k + 1, max(rows, cols) + 1):
+                count *= x
+            if count <= _BRUTE_FORCE_MAX:
+                t, p = _brute_force(imgs, rows, cols, lstart, rstart, lb, lc, rb, rc)
+                total[imgs], pairs[imgs] = t, p
+            else:
+                for img in imgs:
+                    iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
+                    total[img], pairs[img] = match_optimal(iou)
+    else:
+        for img in np.flatnonzero(both):
+            iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
+            conf = lconf[lstart[img] : lstart[img] + n[img]]
+            total[img], pairs[img] = match_tutorial(iou, conf)
+
+    denominator = n + m - pairs
+    scores = np.divide(total, denominator, out=np.zeros(n_images), where=denominator > 0)
+    scores[(n == 0) & (m == 0)] = 1.0
+    return scores
+
+
+def _image_iou(
+    img: int,
+    n: IntArray,
+    m: IntArray,
+    lstart: IntArray,
+    rstart: IntArray,
+    lb: FloatArray,
+    lc: IntArray,
+    rb: FloatArray,
+    rc: IntArray,
+) -> FloatArray:
+    ls, rs = slice(lstart[img], lstart[img] + n[img]), slice(rstart[img], rstart[img] + m[img])
+    iou: FloatArray = iou_matrix(lb[ls], rb[rs])
+    iou[lc[ls][:, None] != rc[rs][None, :]] = 0.0
+    return iou
+
+
+def _brute_force(
+    imgs: IntArray,
+    rows: int,
+    cols: int,
+    lstart: IntArray,
+    rstart: IntArray,
+    lb: FloatArray,
+    lc: IntArray,
+    rb: FloatArray,
+    rc: IntArray,
+) -> tuple[FloatArray, IntArray]:
+    """Best assignment for many images of the same (rows, cols) shape at once."""
+    g = len(imgs)
+    li = lstart[imgs][:, None] + np.arange(rows)[None, :]  # (g, rows)
+    ri = rstart[imgs][:, None] + np.arange(cols)[None, :]  # (g, cols)
+    a = lb[np.repeat(li, cols, axis=1).ravel()]
+    b = rb[np.tile(ri, (1, rows)).ravel()]
+    iou = _pair_iou(a, b).reshape(g, rows, cols)
+    same = lc[np.repeat(li, cols, axis=1)].reshape(g, rows, cols) == rc[
+        np.tile(ri, (1, rows))
+    ].reshape(g, rows, cols)
+    iou = np.where(same, iou, 0.0)
+    if rows > cols:
+        iou = iou.transpose(0, 2, 1)
+        rows, cols = cols, rows
+    perms = np.array(list(permutations(range(cols), rows)), dtype=np.int64)  # (P, rows)
+    chosen = iou[:, np.arange(rows)[None, :], perms]  # (g, P, rows)
+    sums = chosen.sum(axis=2)
+    positive = (chosen > 0).sum(axis=2)
+    best = sums.max(axis=1)
+    # Among assignments of equal total IoU, the one with the most matched pairs wins.
+    tie = sums >= best[:, None] - 1e-12
+    count = np.where(tie, positive, -1).max(axis=1)
+    return best, count.astype(np.int64)

@@ -1,0 +1,136 @@
+"""Box quality against an independent computation: brute-force permutations on small images,
+scipy's assignment on larger ones, and hand-worked examples."""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
+
+from gtkit.boxes import image_scores, iou_matrix, match_optimal, match_tutorial
+from gtkit.errors import GtkitError
+
+
+def brute_score(iou: np.ndarray) -> float:
+    """Best one-to-one matching by trying every assignment; ties prefer more matched pairs."""
+    n, m = iou.shape
+    if n == 0 and m == 0:
+        return 1.0
+    if n == 0 or m == 0:
+        return 0.0
+    flip = n > m
+    work = iou.T if flip else iou
+    best = (-1.0, -1)
+    for perm in permutations(range(work.shape[1]), work.shape[0]):
+        vals = [work[i, j] for i, j in enumerate(perm)]
+        total = sum(v for v in vals if v > 0)
+        pairs = sum(v > 0 for v in vals)
+        if total > best[0] + 1e-12 or (abs(total - best[0]) <= 1e-12 and pairs > best[1]):
+            best = (total, pairs)
+    return best[0] / (n + m - best[1])
+
+
+def random_images(rng: np.random.Generator, count: int, max_boxes: int) -> dict[str, np.ndarray]:
+    n = rng.integers(0, max_boxes + 1, count)
+    m = rng.integers(0, max_boxes + 1, count)
+
+    def boxes(k: int) -> np.ndarray:
+        xy = rng.uniform(0, 60, (k, 2))
+        wh = rng.uniform(5, 40, (k, 2))
+        return np.hstack([xy, wh])
+
+    return {
+        "li": np.repeat(np.arange(count), n), "lb": boxes(int(n.sum())), "lc": rng.integers(0, 2, int(n.sum())),
+        "ri": np.repeat(np.arange(count), m), "rb": boxes(int(m.sum())), "rc": rng.integers(0, 2, int(m.sum())),
+    }  # fmt: skip
+
+
+def per_image_iou(d: dict[str, np.ndarray], img: int) -> np.ndarray:
+    lmask, rmask = d["li"] == img, d["ri"] == img
+    iou = iou_matrix(d["lb"][lmask], d["rb"][rmask])
+    iou[d["lc"][lmask][:, None] != d["rc"][rmask][None, :]] = 0
+    return iou
+
+
+def test_hand_worked_examples() -> None:
+    a = np.array([[0.0, 0, 10, 10]])
+    assert iou_matrix(a, np.array([[5.0, 0, 10, 10]]))[0, 0] == pytest.approx(50 / 150)
+    # One label box, two reference boxes, one perfect match: 1.0 / (1 + 2 - 1) = 0.5
+    scores = image_scores(
+        3, np.array([0, 2]), np.array([[0.0, 0, 10, 10], [0, 0, 1, 1]]), np.array([0, 0]),
+        np.array([0, 0, 2]), np.array([[0.0, 0, 10, 10], [50, 50, 5, 5], [0, 0, 1, 1]]), np.array([0, 0, 1]),
+    )  # fmt: skip
+    # image 1: both empty -> 1; image 2: classes differ -> 0 / (1 + 1 - 0) = 0
+    assert scores.tolist() == [0.5, 1.0, 0.0]
+
+
+def test_one_side_empty_scores_zero() -> None:
+    s = image_scores(2, np.array([0]), np.array([[0.0, 0, 5, 5]]), np.array([0]),
+                     np.array([1]), np.array([[0.0, 0, 5, 5]]), np.array([0]))  # fmt: skip
+    assert s.tolist() == [0.0, 0.0]
+
+
+def test_optimal_agrees_with_brute_force_on_small_images() -> None:
+    rng = np.random.default_rng(1)
+    d = random_images(rng, 400, 5)
+    got = image_scores(400, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    expected = [brute_score(per_image_iou(d, i)) for i in range(400)]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_optimal_agrees_with_scipy_on_large_images() -> None:
+    rng = np.random.default_rng(2)
+    d = random_images(rng, 30, 14)
+    got = image_scores(30, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    for img in range(30):
+        iou = per_image_iou(d, img)
+        n, m = iou.shape
+        if n == 0 or m == 0:
+            assert got[img] == float(n == 0 and m == 0)
+            continue
+        r, c = linear_sum_assignment(iou, maximize=True)
+        vals = iou[r, c]
+        total, pairs = vals[vals > 0].sum(), int((vals > 0).sum())
+        assert got[img] == pytest.approx(total / (n + m - pairs), abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.floats(0, 1), min_size=1, max_size=5), min_size=1, max_size=5).filter(
+        lambda rows: len({len(r) for r in rows}) == 1
+    )
+)
+def test_match_optimal_total_equals_brute_force(rows: list[list[float]]) -> None:
+    iou = np.array(rows)
+    total, _ = match_optimal(iou)
+    flip = iou.T if iou.shape[0] > iou.shape[1] else iou
+    best = max(
+        sum(flip[i, j] for i, j in enumerate(p))
+        for p in permutations(range(flip.shape[1]), flip.shape[0])
+    )
+    assert total == pytest.approx(best, abs=1e-9)
+
+
+def test_tutorial_rule_is_greedy_by_confidence() -> None:
+    iou = np.array([[0.6, 0.5], [0.7, 0.0]])
+    # The confident second box takes reference 0 first; the first then takes reference 1.
+    assert match_tutorial(iou, np.array([0.1, 0.9])) == (pytest.approx(1.2), 2)
+    assert match_tutorial(iou, np.array([0.9, 0.1])) == (pytest.approx(0.6), 1)
+    total, pairs = match_optimal(iou)
+    assert (total, pairs) == (pytest.approx(1.2), 2)
+    with pytest.raises(GtkitError, match="allowed: optimal, tutorial"):
+        image_scores(
+            0,
+            *(np.zeros(0, dtype=np.int64),) * 0,
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, 4)),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, 4)),
+            np.zeros(0, dtype=np.int64),
+            matching="best",
+        )
