@@ -213,7 +213,9 @@ def image_scores(
             total[img], pairs[img] = match_tutorial(iou, conf)
 
     denominator = n + m - pairs
-    scores = np.divide(total, denominator, out=np.zeros(n_images), where=denominator > 0)
+    scores: FloatArray = np.divide(
+        total, denominator, out=np.zeros(n_images), where=denominator > 0
+    )
     scores[(n == 0) & (m == 0)] = 1.0
     return scores
 
