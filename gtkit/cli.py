@@ -108,6 +108,86 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- analysis
+def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from gtkit.analysis import analyze, read_describe, resolve_pricing
+    from gtkit.output import read_output
+    from gtkit.references import read_references
+
+    output = read_output(args.job_output, lenient=args.lenient)
+    for problem in output.skipped:
+        print(f"skipped {problem}", file=sys.stderr)
+    describe_path = args.describe
+    if describe_path is None and not args.job_output.startswith("s3://"):
+        saved = Path(args.job_output) / "describe.json"
+        describe_path = str(saved) if saved.is_file() else None
+    describe = read_describe(describe_path) if describe_path else None
+    pricing = resolve_pricing(
+        describe=describe,
+        workers=args.workers,
+        task_price=args.task_price,
+        object_fee=args.object_fee,
+    )
+    reference = None
+    if args.reference:
+        reference = read_references(args.reference)
+        if args.reference_class:
+            reference = reference.renamed(single_class=args.reference_class)
+    analysis = analyze(
+        output,
+        reference=reference,
+        pricing=pricing,
+        matching=args.matching,
+        attribute=args.attribute,
+    )
+    return analysis, output, reference
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from gtkit.report import headline
+
+    analysis, _, _ = _analysis_inputs(args)
+    if args.json:
+        _emit_json(analysis.to_dict())
+        return 0
+    print(analysis.iterations.to_string(index=False, na_rep="n/a"))
+    for line in headline(analysis):
+        print(line)
+    if analysis.pricing is None:
+        print("(no prices: give --workers and --task-price, or --describe, for cost)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gtkit.report import headline, write_report
+
+    analysis, output, reference = _analysis_inputs(args)
+    path = write_report(
+        args.out, analysis, output, reference, image_dir=args.images, overwrite=args.overwrite
+    )
+    for line in headline(analysis):
+        print(line)
+    print(f"report written to {path}")
+    return 0
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_output", help="output folder, s3:// prefix, or one output manifest")
+    p.add_argument(
+        "--reference", help="reference labels: COCO .json, Open Images .csv, CUB folder, .manifest"
+    )
+    p.add_argument("--reference-class", help="treat every reference box as this class name")
+    p.add_argument(
+        "--describe", help="saved DescribeLabelingJob JSON (default: describe.json beside)"
+    )
+    p.add_argument("--workers", type=int, help="workers per object")
+    p.add_argument("--task-price", type=float, help="dollars per task per worker (0 for private)")
+    p.add_argument("--object-fee", type=float, help="dollars per labeled object (default 0.08)")
+    p.add_argument("--matching", choices=("optimal", "tutorial"), default="optimal")
+    p.add_argument("--attribute", help="label attribute, where the output has several")
+    p.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gtkit`` command with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -150,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
     e.add_argument("--overwrite", action="store_true", help="replace existing files")
     e.set_defaults(handler=_export)
+
+    a = commands.add_parser("analyze", help="counts, cost and quality of a job's labels")
+    _add_analysis_options(a)
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.set_defaults(handler=_analyze)
+
+    r = commands.add_parser("report", help="write a self-contained HTML report")
+    _add_analysis_options(r)
+    r.add_argument("--out", required=True, help="HTML file to write")
+    r.add_argument("--images", help="local folder of the images, to draw boxes on them")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    r.set_defaults(handler=_report)
     return parser
 
 

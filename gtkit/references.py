@@ -1,0 +1,273 @@
+"""Reference labels to compare a job's labels with, matched to job objects by file name.
+
+Readers for COCO JSON, Open Images box CSVs (``XMin, XMax, YMin, YMax`` as fractions), CUB-200
+(``images.txt`` and ``bounding_boxes.txt`` in pixels), and another Ground Truth output manifest.
+Every reader returns :class:`References`: columnar boxes keyed by file name (the basename of
+``source-ref``), the set of images that have references (images with zero boxes included), and
+for classification the reference class of each image.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from gtkit.errors import ReferenceLabelError
+from gtkit.output import read_manifest
+
+__all__ = [
+    "References",
+    "file_name",
+    "read_coco",
+    "read_cub",
+    "read_gt_manifest",
+    "read_open_images",
+    "read_references",
+]
+
+
+def file_name(source: object) -> str | None:
+    """The matching key of an object: the basename of its ``source-ref`` (None for text)."""
+    if not isinstance(source, str) or not source:
+        return None
+    return PurePosixPath(source.strip()).name
+
+
+@dataclass
+class References:
+    """Reference labels: ``boxes`` (file_name, class_name, left, top, width, height, and
+    ``normalized`` True where coordinates are fractions of the image size), ``classes``
+    (file_name, class_name) and ``images``, every file name that has references."""
+
+    boxes: pd.DataFrame
+    classes: pd.DataFrame
+    images: frozenset[str]
+    source: str
+
+    def renamed(
+        self, single_class: str | None = None, names: Mapping[str, str] | None = None
+    ) -> References:
+        """The same references with class names mapped (``names``) or all set to one name."""
+        boxes, classes = self.boxes.copy(), self.classes.copy()
+        for df in (boxes, classes):
+            if single_class is not None:
+                df["class_name"] = single_class
+            elif names:
+                df["class_name"] = df["class_name"].map(lambda c: names.get(c, c))
+        return References(boxes, classes, self.images, self.source)
+
+
+def _boxes_frame(
+    names: list[str], classes: list[str], xywh: np.ndarray, *, normalized: bool
+) -> pd.DataFrame:
+    xywh = xywh.reshape(-1, 4).astype(np.float64)
+    frame: pd.DataFrame = pd.DataFrame(
+        {
+            "file_name": pd.Series(names, dtype="object"),
+            "class_name": pd.Series(classes, dtype="object"),
+            "left": xywh[:, 0],
+            "top": xywh[:, 1],
+            "width": xywh[:, 2],
+            "height": xywh[:, 3],
+            "normalized": np.full(len(names), normalized),
+        }
+    )
+    return frame
+
+
+def _empty_classes() -> pd.DataFrame:
+    frame: pd.DataFrame = pd.DataFrame(
+        {"file_name": pd.Series(dtype="object"), "class_name": pd.Series(dtype="object")}
+    )
+    return frame
+
+
+def read_coco(path: str | os.PathLike[str]) -> References:
+    """Read a COCO JSON file: ``images`` with ``file_name``, ``annotations`` with ``bbox`` (px)."""
+    p = Path(path)
+    try:
+        doc = orjson.loads(p.read_bytes())
+        if isinstance(doc, list):
+            return _class_list(doc, p)
+        images = {
+            int(img["id"]): PurePosixPath(str(img["file_name"])).name for img in doc["images"]
+        }
+        categories = doc.get("categories") or []
+        if isinstance(categories, dict):  # some writers emit {id: name}
+            cat_names = {int(k): str(v) for k, v in categories.items()}
+        else:
+            cat_names = {int(c["id"]): str(c["name"]) for c in categories}
+        anns = doc.get("annotations") or []
+        names = [images[int(a["image_id"])] for a in anns]
+        classes = [
+            cat_names.get(int(a.get("category_id", -1)), str(a.get("category_id"))) for a in anns
+        ]
+        xywh = np.array([[float(v) for v in a["bbox"]] for a in anns], dtype=np.float64)
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ReferenceLabelError(f"{p}: not a COCO file ({exc!r})") from None
+    return References(
+        _boxes_frame(names, classes, xywh, normalized=False),
+        _empty_classes(),
+        frozenset(images.values()),
+        str(p),
+    )
+
+
+def _class_list(doc: list[object], p: Path) -> References:
+    """A JSON list of image classes: ``[{"ImageId" or "file_name": ..., "Label": ...}]``."""
+    names: list[str] = []
+    labels: list[str] = []
+    for n, item in enumerate(doc):
+        if not isinstance(item, dict):
+            raise ReferenceLabelError(f"{p}: item {n} is not an object")
+        name = item.get("file_name") or item.get("ImageId")
+        label = item.get("class_name") or item.get("Label")
+        if not isinstance(name, str) or not isinstance(label, str):
+            raise ReferenceLabelError(f"{p}: item {n} needs ImageId (or file_name) and Label")
+        names.append(name if "." in name else f"{name}.jpg")
+        labels.append(label)
+    classes = pd.DataFrame({"file_name": names, "class_name": labels})
+    boxes = _boxes_frame([], [], np.zeros((0, 4)), normalized=False)
+    return References(boxes, classes, frozenset(names), str(p))
+
+
+def read_open_images(path: str | os.PathLike[str]) -> References:
+    """Read an Open Images box CSV (``ImageID, LabelName, XMin, XMax, YMin, YMax`` fractions).
+
+    File names are ``<ImageID>.jpg``; classes are the ``LabelName`` values (use
+    :meth:`References.renamed` to map them to the job's label names).
+    """
+    p = Path(path)
+    names: list[str] = []
+    classes: list[str] = []
+    rows: list[list[float]] = []
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            for number, row in enumerate(csv.DictReader(f), start=2):
+                try:
+                    x0, x1 = float(row["XMin"]), float(row["XMax"])
+                    y0, y1 = float(row["YMin"]), float(row["YMax"])
+                    names.append(f"{row['ImageID']}.jpg")
+                    classes.append(row.get("LabelName") or "")
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ReferenceLabelError(
+                        f"{p}:{number}: expected ImageID, XMin, XMax, YMin, YMax ({exc!r})"
+                    ) from None
+                rows.append([x0, y0, x1 - x0, y1 - y0])
+    except OSError as exc:
+        raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
+    xywh = np.array(rows, dtype=np.float64)
+    return References(
+        _boxes_frame(names, classes, xywh, normalized=True),
+        _empty_classes(),
+        frozenset(names),
+        str(p),
+    )
+
+
+def read_cub(folder: str | os.PathLike[str]) -> References:
+    """Read CUB-200: ``images.txt`` (id, path) and ``bounding_boxes.txt`` (id x y w h, pixels).
+
+    The class is the image's folder name (``001.Black_footed_Albatross``).
+    """
+    root = Path(folder)
+    try:
+        paths: dict[str, str] = {}
+        for number, line in enumerate(
+            (root / "images.txt").read_text(encoding="utf-8").splitlines(), 1
+        ):
+            if line.strip():
+                parts = line.split(maxsplit=1)
+                if len(parts) != 2:
+                    raise ReferenceLabelError(f"{root / 'images.txt'}:{number}: expected 'id path'")
+                paths[parts[0]] = parts[1].strip()
+        names: list[str] = []
+        classes: list[str] = []
+        rows: list[list[float]] = []
+        boxes_file = root / "bounding_boxes.txt"
+        for number, line in enumerate(boxes_file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 5 or parts[0] not in paths:
+                raise ReferenceLabelError(f"{boxes_file}:{number}: expected 'id x y width height'")
+            path = PurePosixPath(paths[parts[0]])
+            names.append(path.name)
+            classes.append(path.parent.name)
+            rows.append([float(v) for v in parts[1:]])
+    except OSError as exc:
+        raise ReferenceLabelError(f"{root}: cannot read CUB files ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ReferenceLabelError(f"{root}: bad number in bounding_boxes.txt ({exc})") from None
+    images = frozenset(PurePosixPath(p).name for p in paths.values())
+    classes_df = pd.DataFrame({"file_name": names, "class_name": classes}).drop_duplicates(
+        "file_name"
+    )
+    return References(
+        _boxes_frame(names, classes, np.array(rows), normalized=False),
+        classes_df,
+        images,
+        str(root),
+    )
+
+
+def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = None) -> References:
+    """Use another Ground Truth output manifest (boxes or classes) as references."""
+    out = read_manifest(path)
+    if attribute is None:
+        attributes = out.attributes
+        if len(attributes) != 1:
+            raise ReferenceLabelError(
+                f"{path}: choose one attribute of {', '.join(attributes) or 'none found'}"
+            )
+        attribute = attributes[0]
+    out = out.for_attribute(attribute)
+    names = out.objects.set_index("index")["source"].map(file_name)
+    boxes = out.boxes
+    frame = _boxes_frame(
+        [str(n) for n in boxes["index"].map(names)],
+        [str(c) for c in boxes["class_name"]],
+        boxes[["left", "top", "width", "height"]].to_numpy(),
+        normalized=False,
+    )
+    classes = pd.DataFrame(
+        {"file_name": out.classes["index"].map(names), "class_name": out.classes["class_name"]}
+    ).drop_duplicates("file_name")
+    labeled = out.objects[out.objects["failure_reason"].isna()]
+    return References(
+        frame,
+        classes,
+        frozenset(str(n) for n in labeled["source"].map(file_name).dropna()),
+        str(path),
+    )
+
+
+def read_references(path: str | os.PathLike[str]) -> References:
+    """Read references, choosing the reader by what ``path`` is.
+
+    A folder with ``images.txt`` is CUB-200; ``.csv`` is Open Images; ``.manifest`` or
+    ``.jsonl`` is a Ground Truth output manifest; ``.json`` is COCO, or a JSON list of image
+    classes (``[{"ImageId": ..., "Label": ...}]``).
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "images.txt").exists():
+            return read_cub(p)
+        raise ReferenceLabelError(f"{p}: a folder of references must hold CUB's images.txt")
+    if p.suffix == ".csv":
+        return read_open_images(p)
+    if p.suffix in (".manifest", ".jsonl"):
+        return read_gt_manifest(p)
+    if p.suffix == ".json":
+        return read_coco(p)
+    raise ReferenceLabelError(
+        f"{p}: unknown reference format; "
+        "use COCO .json, Open Images .csv, a CUB folder or a .manifest"
+    )
