@@ -389,11 +389,16 @@ class _ManifestParser:
         return objects, boxes, classes
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _int(value: Any) -> int:
+    """A class id as an int; -1 where the value is not one (text, null, out of int64 range)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return -1
+    return number if -_INT64_MAX <= number <= _INT64_MAX else -1
 
 
 def _iter_records(

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 from pycocotools.coco import COCO
@@ -257,6 +257,10 @@ _line = st.one_of(_record.map(json.dumps), st.text(max_size=30), st.just(""))
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_line, max_size=8), st.booleans())
+@example(
+    ['{"a": 1.8446744073709552e+19, "a-metadata": {"type": "groundtruth/image-classification"}}'],
+    False,
+)
 def test_generated_manifests_never_crash_with_a_foreign_error(
     lines: list[str], lenient: bool
 ) -> None:
