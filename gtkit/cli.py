@@ -188,6 +188,65 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
 
 
+def _status_line(job: Any) -> str:
+    c = job["LabelCounters"]
+    line = (
+        f"{job['LabelingJobName']}: {job['LabelingJobStatus']} - human {c.get('HumanLabeled', 0)}, "
+        f"machine {c.get('MachineLabeled', 0)}, failed {c.get('FailedNonRetryableError', 0)}, "
+        f"unlabeled {c.get('Unlabeled', 0)}"
+    )
+    if job.get("FailureReason"):
+        line += f"\n  failure: {job['FailureReason']}"
+    return line
+
+
+def _job_client(args: argparse.Namespace) -> Any:
+    from gtkit.client import LabelingJobClient
+
+    return LabelingJobClient(region=getattr(args, "region", None))
+
+
+def _job_create(args: argparse.Namespace) -> int:
+    from gtkit.spec import load_spec
+
+    spec = load_spec(args.config)
+    job = _job_client(args).create(spec, short_instructions=args.instructions or "")
+    print(_status_line(job))
+    return 0
+
+
+def _job_status(args: argparse.Namespace) -> int:
+    job = _job_client(args).describe(args.name)
+    if args.json:
+        _emit_json({k: v for k, v in job.items() if k != "ResponseMetadata"})
+    else:
+        print(_status_line(job))
+    return 0
+
+
+def _job_wait(args: argparse.Namespace) -> int:
+    job = _job_client(args).wait(args.name, progress=not args.quiet, timeout=args.timeout)
+    print(_status_line(job))
+    return 0
+
+
+def _job_stop(args: argparse.Namespace) -> int:
+    print(_status_line(_job_client(args).stop(args.name)))
+    return 0
+
+
+def _job_list(args: argparse.Namespace) -> int:
+    for job in _job_client(args).list(status=args.status, name_contains=args.name_contains):
+        print(_status_line(job))
+    return 0
+
+
+def _job_download(args: argparse.Namespace) -> int:
+    path = _job_client(args).download(args.name, args.out, overwrite=args.overwrite)
+    print(f"downloaded {args.name} to {path} (with describe.json)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gtkit`` command with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -213,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-objects", type=int, default=100_000, help="object limit (default 100000)")
     c.set_defaults(handler=_manifest_check)
 
-    j = commands.add_parser("job", help="plan labeling jobs")
+    j = commands.add_parser("job", help="plan, create and follow labeling jobs")
     jsub = j.add_subparsers(dest="job_command", metavar="ACTION", required=True)
     p = jsub.add_parser("plan", help="check a job config, estimate its cost, print the request")
     p.add_argument("config", help="YAML or JSON file of the spec's fields")
@@ -221,6 +280,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-fee", type=float, default=0.08, help="dollars per object (0.08)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_job_plan)
+    jc = jsub.add_parser("create", help="upload the job's files and create it")
+    jc.add_argument("config", help="YAML or JSON file of the spec's fields")
+    jc.add_argument("--instructions", help="short instructions shown to workers")
+    jc.set_defaults(handler=_job_create)
+    for action, handler, text in (
+        ("status", _job_status, "show a job's status and label counters"),
+        ("wait", _job_wait, "follow a job with a progress bar until it ends"),
+        ("stop", _job_stop, "stop a running job"),
+        ("download", _job_download, "download a job's output tree and describe.json"),
+    ):
+        sp = jsub.add_parser(action, help=text)
+        sp.add_argument("name", help="labeling job name")
+        sp.add_argument("--region", help="AWS region (default: your configuration)")
+        sp.set_defaults(handler=handler)
+        if action == "status":
+            sp.add_argument("--json", action="store_true", help="print the describe response")
+        if action == "wait":
+            sp.add_argument("--timeout", type=float, help="give up after this many seconds")
+            sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        if action == "download":
+            sp.add_argument("--out", required=True, help="local folder to download into")
+            sp.add_argument("--overwrite", action="store_true", help="replace existing files")
+    jl = jsub.add_parser("list", help="list labeling jobs, newest first")
+    jl.add_argument(
+        "--status", choices=("InProgress", "Completed", "Failed", "Stopping", "Stopped")
+    )
+    jl.add_argument("--name-contains")
+    jl.add_argument("--region")
+    jl.set_defaults(handler=_job_list)
 
     e = commands.add_parser("export", help="export a job's boxes as COCO, YOLO or VOC")
     e.add_argument("job_output", help="output folder, s3:// prefix, or one output manifest")

@@ -137,8 +137,11 @@ class _Columns:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is float or kind is int:
         return float(value)
+    if value is None or kind is bool:  # no exception on the common missing case: it is hot
+        return float("nan")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -296,42 +299,49 @@ class _ManifestParser:
         c["value"].append(raw)
 
     def _boxes(self, index: int, attr: str, value: Any, meta: Mapping[str, Any]) -> float:
+        # The hot path: raw values are appended as they are and converted column by column
+        # with numpy in frames(), never one helper call per number.
         if not isinstance(value, dict):
             return float("nan")
-        annotations = value.get("annotations") or []
-        sizes = value.get("image_size") or [{}]
+        annotations = value.get("annotations") or ()
+        if not annotations:
+            return float("nan")
+        sizes = value.get("image_size")
         size = sizes[0] if isinstance(sizes, list) and sizes and isinstance(sizes[0], dict) else {}
-        width, height = _number(size.get("width")), _number(size.get("height"))
-        class_map = meta.get("class-map") or {}
-        confidences = meta.get("objects") or []
+        width, height = size.get("width"), size.get("height")
+        class_map = meta.get("class-map")
+        names = class_map.get if isinstance(class_map, dict) else {}.get
+        confidences = meta.get("objects")
+        if not isinstance(confidences, list):
+            confidences = []
         c = self.boxes.cols
+        ids, cls, names_out = c["index"], c["class_id"], c["class_name"]
+        left, top, w, h = c["left"], c["top"], c["width"], c["height"]
+        conf, iw, ih, at = c["confidence"], c["image_width"], c["image_height"], c["attribute"]
+        n_conf = len(confidences)
         total = 0.0
         counted = 0
         for i, box in enumerate(annotations):
-            class_id = box.get("class_id")
-            cid = (
-                int(class_id)
-                if isinstance(class_id, (int, float, str)) and str(class_id).lstrip("-").isdigit()
-                else -1
+            get = box.get
+            class_id = get("class_id")
+            ids.append(index)
+            at.append(attr)
+            cls.append(class_id)
+            names_out.append(names(str(class_id)))
+            left.append(get("left"))
+            top.append(get("top"))
+            w.append(get("width"))
+            h.append(get("height"))
+            iw.append(width)
+            ih.append(height)
+            score = (
+                confidences[i].get("confidence")
+                if i < n_conf and type(confidences[i]) is dict
+                else None
             )
-            c["index"].append(index)
-            c["attribute"].append(attr)
-            c["class_id"].append(cid)
-            c["class_name"].append(class_map.get(str(cid)))
-            c["left"].append(_number(box.get("left")))
-            c["top"].append(_number(box.get("top")))
-            c["width"].append(_number(box.get("width")))
-            c["height"].append(_number(box.get("height")))
-            conf = (
-                _number(confidences[i].get("confidence"))
-                if i < len(confidences) and isinstance(confidences[i], dict)
-                else float("nan")
-            )
-            c["confidence"].append(conf)
-            c["image_width"].append(width)
-            c["image_height"].append(height)
-            if conf == conf:
-                total += conf
+            conf.append(score)
+            if type(score) is float or type(score) is int:
+                total += score
                 counted += 1
         # The image's confidence is the mean of its boxes' (as automated labeling defines it).
         return total / counted if counted else float("nan")
@@ -378,10 +388,19 @@ class _ManifestParser:
         objects["confidence"] = objects["confidence"].astype("float64")
         objects["creation_date"] = parse_creation_dates(self.dates)
         objects["iteration"] = pd.array([pd.NA] * len(objects), dtype="Int64")
-        boxes = self.boxes.frame(
-            {"index": "int64", "class_id": "int64", "left": "float64", "top": "float64",
-             "width": "float64", "height": "float64", "confidence": "float64",
-             "image_width": "float64", "image_height": "float64"}
+        b = self.boxes.cols
+        boxes = _frame(
+            {
+                "index": np.array(b["index"], dtype=np.int64),
+                "attribute": b["attribute"],
+                "class_id": _int_column(b["class_id"]),
+                "class_name": b["class_name"],
+                **{
+                    k: _float_column(b[k])
+                    for k in ("left", "top", "width", "height", "confidence",
+                              "image_width", "image_height")
+                },
+            }
         )  # fmt: skip
         classes = self.classes.frame(
             {"index": "int64", "class_id": "int64", "confidence": "float64"}
@@ -390,6 +409,27 @@ class _ManifestParser:
 
 
 _INT64_MAX = 2**63 - 1
+
+
+def _float_column(values: list[Any]) -> np.ndarray:
+    """Raw JSON values as float64 in one step; anything not a number becomes NaN."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        series = pd.Series(values, dtype="object")
+        numeric = series.map(lambda v: v if type(v) in (int, float) else None)
+        out: np.ndarray = pd.to_numeric(numeric, errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        return out
+
+
+def _int_column(values: list[Any]) -> np.ndarray:
+    """Raw class ids as int64 in one step; anything not an int64 integer becomes -1."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return np.array([_int(v) for v in values], dtype=np.int64)
 
 
 def _int(value: Any) -> int:

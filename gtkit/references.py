@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -50,6 +50,7 @@ class References:
     classes: pd.DataFrame
     images: frozenset[str]
     source: str
+    image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # width, height px
 
     def renamed(
         self, single_class: str | None = None, names: Mapping[str, str] | None = None
@@ -61,7 +62,7 @@ class References:
                 df["class_name"] = single_class
             elif names:
                 df["class_name"] = df["class_name"].map(lambda c: names.get(c, c))
-        return References(boxes, classes, self.images, self.source)
+        return References(boxes, classes, self.images, self.source, self.image_sizes)
 
 
 def _boxes_frame(
@@ -99,6 +100,11 @@ def read_coco(path: str | os.PathLike[str]) -> References:
         images = {
             int(img["id"]): PurePosixPath(str(img["file_name"])).name for img in doc["images"]
         }
+        sizes = {
+            PurePosixPath(str(img["file_name"])).name: (int(img["width"]), int(img["height"]))
+            for img in doc["images"]
+            if "width" in img and "height" in img
+        }
         categories = doc.get("categories") or []
         if isinstance(categories, dict):  # some writers emit {id: name}
             cat_names = {int(k): str(v) for k, v in categories.items()}
@@ -117,6 +123,7 @@ def read_coco(path: str | os.PathLike[str]) -> References:
         _empty_classes(),
         frozenset(images.values()),
         str(p),
+        sizes,
     )
 
 

@@ -1,0 +1,300 @@
+"""Submitting and following labeling jobs: create, describe, list, stop, wait, download.
+
+AWS access is injected: pass a ``sagemaker`` and ``s3`` client, or a ``session``, or neither
+(boto3's default session, with adaptive retries). Waiting takes injectable ``sleep`` and
+``clock`` so tests run instantly, and needs only the job's name, so it resumes after a notebook
+kernel restart.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+import orjson
+from botocore.exceptions import ClientError
+
+from gtkit._io import atomic_writer, parse_s3_uri, s3_client, sagemaker_client
+from gtkit.errors import (
+    GtkitError,
+    JobConflictError,
+    JobError,
+    JobFailedError,
+    JobNotFoundError,
+    OverwriteError,
+)
+from gtkit.manifest import write_job_files
+from gtkit.spec import LabelingJobSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import (
+        DescribeLabelingJobResponseTypeDef,
+        LabelingJobSummaryTypeDef,
+    )
+
+__all__ = ["TERMINAL_STATUSES", "LabelingJobClient", "save_describe"]
+
+TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+_TRANSIENT = {
+    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+    "ServiceUnavailable", "InternalFailure", "InternalServerError", "RequestTimeout",
+}  # fmt: skip
+
+
+def save_describe(
+    describe: DescribeLabelingJobResponseTypeDef | dict[str, Any],
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Save a DescribeLabelingJob response as JSON (datetimes as ISO 8601), for later analysis
+    without AWS (``gtkit analyze`` reads ``describe.json`` beside an output folder)."""
+    data = {k: v for k, v in cast("dict[str, Any]", describe).items() if k != "ResponseMetadata"}
+    with atomic_writer(path, overwrite=overwrite) as f:
+        f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC))
+    return Path(path)
+
+
+class LabelingJobClient:
+    """Create and follow Ground Truth labeling jobs.
+
+    ``sagemaker`` and ``s3`` clients win over ``session``; without either, clients come from
+    boto3's default session with adaptive retries. ``sleep`` and ``clock`` (seconds) default to
+    the real ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        sagemaker: SageMakerClient | None = None,
+        s3: S3Client | None = None,
+        session: boto3.session.Session | None = None,
+        region: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sagemaker = sagemaker_client(client=sagemaker, session=session, region=region)
+        self.s3 = s3_client(client=s3, session=session)
+        self.sleep = sleep
+        self.clock = clock
+
+    # ------------------------------------------------------------------ calls
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.sagemaker, operation)(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            if code == "ResourceNotFound":
+                raise JobNotFoundError(message) from exc
+            raise JobError(f"{operation} failed ({code}): {message}") from exc
+
+    def describe(self, name: str) -> DescribeLabelingJobResponseTypeDef:
+        """The job's DescribeLabelingJob response; JobNotFoundError if there is none."""
+        return cast(
+            "DescribeLabelingJobResponseTypeDef",
+            self._call("describe_labeling_job", LabelingJobName=name),
+        )
+
+    def create(
+        self,
+        spec: LabelingJobSpec,
+        *,
+        short_instructions: str = "",
+        full_instructions: str = "",
+    ) -> DescribeLabelingJobResponseTypeDef:
+        """Create the job (after uploading its label-category file and worker template).
+
+        A job of the same name created from the same request is returned as it is; one from a
+        different request is a JobConflictError. Files already in S3 with the same content are
+        kept; with different content, nothing is overwritten (OverwriteError).
+        """
+        request = spec.to_request()
+        try:
+            existing = self.describe(spec.name)
+        except JobNotFoundError:
+            existing = None
+        if existing is not None:
+            before: dict[str, Any] = dict(
+                LabelingJobSpec.from_describe(existing, labels=spec.labels).to_request()
+            )
+            wanted: dict[str, Any] = dict(request)
+            if before != wanted:
+                changed = sorted(
+                    k for k in set(before) | set(wanted) if before.get(k) != wanted.get(k)
+                )
+                raise JobConflictError(
+                    f"job {spec.name!r} exists with a different request (differs in: "
+                    f"{', '.join(changed)}); choose another name"
+                )
+            return existing
+        self._stage(spec, short_instructions, full_instructions)
+        self._call("create_labeling_job", **request)
+        return self.describe(spec.name)
+
+    def _stage(self, spec: LabelingJobSpec, short: str, full: str) -> None:
+        try:
+            write_job_files(spec, short_instructions=short, full_instructions=full, client=self.s3)
+        except OverwriteError:
+            # Same content already there (a retried create) is fine; different content is not.
+            expected = orjson.dumps(spec.label_categories(), option=orjson.OPT_INDENT_2)
+            bucket, key = parse_s3_uri(spec.category_uri)
+            current = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            if current != expected:
+                raise
+            if spec.worker_template_uri and spec.template_uri is None:
+                from gtkit.worker_ui import render_template
+
+                title = spec.to_request()["HumanTaskConfig"]["TaskTitle"]
+                body = render_template(
+                    spec.task,
+                    header=spec.title or title,
+                    short_instructions=short,
+                    full_instructions=full,
+                )
+                bucket, key = parse_s3_uri(spec.worker_template_uri)
+                try:
+                    there = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                except ClientError:
+                    self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+                    return
+                if there != body.encode():
+                    raise OverwriteError(
+                        f"{spec.worker_template_uri} exists with other content; nothing replaced"
+                    ) from None
+
+    def list(
+        self, *, status: str | None = None, name_contains: str | None = None
+    ) -> Iterator[LabelingJobSummaryTypeDef]:
+        """Every labeling job (newest first), optionally filtered, across all pages."""
+        kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+        if status:
+            kwargs["StatusEquals"] = status
+        if name_contains:
+            kwargs["NameContains"] = name_contains
+        try:
+            for page in self.sagemaker.get_paginator("list_labeling_jobs").paginate(**kwargs):
+                yield from page.get("LabelingJobSummaryList", [])
+        except ClientError as exc:
+            raise JobError(f"ListLabelingJobs failed: {exc}") from exc
+
+    def stop(self, name: str) -> DescribeLabelingJobResponseTypeDef:
+        """Ask the service to stop the job; returns its description (status Stopping)."""
+        self._call("stop_labeling_job", LabelingJobName=name)
+        return self.describe(name)
+
+    # ------------------------------------------------------------------ waiting
+    def wait(
+        self,
+        name: str,
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        initial_delay: float = 10.0,
+        max_delay: float = 120.0,
+        raise_on_failure: bool = True,
+    ) -> DescribeLabelingJobResponseTypeDef:
+        """Poll until the job is Completed, Failed or Stopped; return the last description.
+
+        Delays (seconds) grow from ``initial_delay`` to ``max_delay`` with jitter; throttling and
+        transient errors are retried. A progress bar shows status, elapsed time and the label
+        counters. A Failed job raises JobFailedError carrying the service's FailureReason.
+        Works from the name alone, so it resumes after a kernel restart.
+        """
+        from tqdm.auto import tqdm
+
+        start = self.clock()
+        delay = initial_delay
+        bar = None
+        try:
+            while True:
+                try:
+                    job = self.describe(name)
+                except JobError as exc:
+                    cause = exc.__cause__
+                    code = (
+                        cause.response.get("Error", {}).get("Code")
+                        if isinstance(cause, ClientError)
+                        else None
+                    )
+                    if code not in _TRANSIENT:
+                        raise
+                    job = None
+                if job is not None:
+                    counters = cast("dict[str, int]", job["LabelCounters"])
+                    total = sum(
+                        counters.get(k, 0)
+                        for k in ("TotalLabeled", "FailedNonRetryableError", "Unlabeled")
+                    )
+                    done = counters.get("TotalLabeled", 0) + counters.get(
+                        "FailedNonRetryableError", 0
+                    )
+                    if progress:
+                        if bar is None:
+                            bar = tqdm(total=total or None, desc=name, unit="obj")
+                        if total and bar.total != total:
+                            bar.total = total
+                        bar.n = done
+                        bar.set_postfix(
+                            status=job["LabelingJobStatus"],
+                            human=counters.get("HumanLabeled", 0),
+                            machine=counters.get("MachineLabeled", 0),
+                            failed=counters.get("FailedNonRetryableError", 0),
+                            unlabeled=counters.get("Unlabeled", 0),
+                            elapsed=f"{self.clock() - start:.0f}s",
+                        )
+                        bar.refresh()
+                    status = job["LabelingJobStatus"]
+                    if status in TERMINAL_STATUSES:
+                        if status == "Failed" and raise_on_failure:
+                            raise JobFailedError(
+                                name, job.get("FailureReason", "(no reason given)")
+                            )
+                        return job
+                if timeout is not None and self.clock() - start > timeout:
+                    raise JobError(f"job {name!r} still running after {timeout:.0f} s")
+                self.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(max_delay, delay * 1.5)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # ------------------------------------------------------------------ output
+    def download(self, name: str, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Download the job's whole output tree to ``out`` and save ``describe.json`` beside it.
+
+        Returns the folder (``out``), which ``gtkit.output.read_output`` and ``gtkit analyze``
+        read. Existing files are never replaced unless ``overwrite`` is true.
+        """
+        job = self.describe(name)
+        prefix = f"{job['OutputConfig']['S3OutputPath'].rstrip('/')}/{name}/"
+        bucket, key_prefix = parse_s3_uri(prefix)
+        root = Path(out)
+        keys = [
+            obj["Key"]
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=key_prefix
+            )
+            for obj in page.get("Contents", [])
+        ]
+        if not keys:
+            raise GtkitError(f"no output under {prefix} yet (status {job['LabelingJobStatus']})")
+        targets = [(k, root / k[len(key_prefix) :]) for k in keys]
+        clashes = [str(t) for _, t in targets if t.exists()]
+        if clashes and not overwrite:
+            raise OverwriteError(
+                f"{len(clashes)} file(s) exist under {root}, e.g. {clashes[0]}; pass overwrite=True"
+            )
+        for key, target in targets:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            with atomic_writer(target, overwrite=overwrite) as f:
+                f.write(body)
+        save_describe(job, root / "describe.json", overwrite=overwrite)
+        return root

@@ -1,0 +1,69 @@
+"""An offline emulator of Amazon SageMaker Ground Truth that plugs into moto.
+
+moto serves S3, IAM and STS but implements no labeling-job operation. Inside :func:`emulate`,
+plain ``boto3.client("sagemaker")`` calls to CreateLabelingJob, DescribeLabelingJob,
+ListLabelingJobs and StopLabelingJob are answered by a simulated Ground Truth that reads the
+input manifest from (moto) S3, has simulated workers label each object from reference labels,
+runs automated labeling, and writes the documented output tree back to S3.
+
+Each DescribeLabelingJob call advances a job by one iteration of simulated time, so tests never
+sleep. Bounding-box and single-label image-classification jobs are supported.
+
+    with emulate(references="reference.json", seed=0):
+        s3 = boto3.client("s3")
+        ...  # upload images' manifest, create a job, describe it until Completed
+
+Clients created before the context starts do not see the emulator; create them inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from gtkit.emulator._service import SUPPORTED_TASKS, Backend, activate, deactivate, install_hook
+from gtkit.emulator._simulation import ModelBehaviour, Workforce
+from gtkit.references import References, read_references
+
+__all__ = ["SUPPORTED_TASKS", "Emulator", "ModelBehaviour", "Workforce", "emulate"]
+
+Emulator = Backend
+
+install_hook()  # like moto: every botocore session made after import can be routed here
+
+
+@contextmanager
+def emulate(
+    *,
+    references: References | str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    workforce: Workforce | None = None,
+    model: ModelBehaviour | None = None,
+    moto: bool = True,
+    account: str = "123456789012",
+) -> Iterator[Emulator]:
+    """Run Ground Truth offline for the duration of the ``with`` block.
+
+    ``references``: the labels simulated workers copy (with noise): a COCO JSON path, any file
+    :func:`gtkit.references.read_references` reads, or a :class:`References`. Objects are
+    matched by file name (the basename of ``source-ref``); one without a reference fails with a
+    reason naming it. ``moto=False`` leaves starting moto to the caller (e.g. an outer
+    ``mock_aws()``). Yields the emulator, whose ``jobs`` can be inspected.
+    """
+    refs = read_references(references) if isinstance(references, (str, os.PathLike)) else references
+    backend = Backend(
+        references=refs,
+        seed=seed,
+        workforce=workforce or Workforce(),
+        model=model or ModelBehaviour(),
+        account=account,
+    )
+    with ExitStack() as stack:
+        if moto:
+            from moto import mock_aws
+
+            stack.enter_context(mock_aws())
+        activate(backend)
+        stack.callback(deactivate, backend)
+        yield backend

@@ -1,0 +1,432 @@
+"""The emulated Ground Truth service: answers SageMaker labeling-job calls inside botocore.
+
+A ``before-call.sagemaker`` handler (registered where every new botocore session picks it up,
+as moto does, and on sessions that already exist when an emulator starts) answers
+CreateLabelingJob, DescribeLabelingJob, ListLabelingJobs and StopLabelingJob while an emulator is
+active; every other call passes through (to moto, or to AWS). Responses have botocore's parsed
+shape; errors are the service's modeled exceptions (ValidationException, ResourceInUse,
+ResourceNotFound).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import botocore.handlers
+import numpy as np
+import orjson
+from botocore.awsrequest import AWSResponse
+from botocore.errorfactory import ClientExceptionsFactory
+from botocore.exceptions import ClientError
+from botocore.model import ServiceModel
+
+from gtkit.emulator._simulation import (
+    JobState,
+    ModelBehaviour,
+    Truth,
+    Workforce,
+    finish,
+    manifest_bytes,
+    step,
+)
+from gtkit.references import References
+from gtkit.spec import LabelingJobSpec
+from gtkit.tasks import public_workteam_arn
+
+SUPPORTED_TASKS = ("bounding-box", "image-classification")
+_OPERATIONS = ("CreateLabelingJob", "DescribeLabelingJob", "ListLabelingJobs", "StopLabelingJob")
+
+
+class _Raw:
+    def stream(self, **_: Any) -> list[bytes]:
+        return [b""]
+
+
+def _ok() -> AWSResponse:
+    from botocore.compat import HTTPHeaders
+
+    return AWSResponse("https://sagemaker.emulated.gtkit", 200, HTTPHeaders(), _Raw())
+
+
+def _metadata() -> dict[str, Any]:
+    return {
+        "RequestId": str(uuid.uuid4()),
+        "HTTPStatusCode": 200,
+        "HTTPHeaders": {"x-gtkit-emulator": "1"},
+        "RetryAttempts": 0,
+    }
+
+
+_factory = ClientExceptionsFactory()
+_exceptions: dict[str, Any] = {}
+
+
+def _error(model: ServiceModel, operation: str, code: str, message: str) -> ClientError:
+    """The modeled exception botocore itself would raise, so ``client.exceptions.X`` catches it."""
+    key = model.service_name
+    if key not in _exceptions:
+        _exceptions[key] = _factory.create_client_exceptions(model)
+    cls = _exceptions[key].from_code(code)
+    response = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {**_metadata(), "HTTPStatusCode": 400},
+    }
+    error: ClientError = cls(response, operation)
+    return error
+
+
+@dataclass
+class _Job:
+    request: dict[str, Any]
+    state: JobState | None
+    arn: str
+    created: datetime
+    status: str = "Initializing"
+    failure: str | None = None
+    steps: int = 0
+    stop_requested: bool = False
+
+
+@dataclass
+class Backend:
+    """Jobs per account and region, and how their simulated workers and models behave."""
+
+    references: References | None
+    seed: int
+    workforce: Workforce
+    model: ModelBehaviour
+    account: str = "123456789012"
+    jobs: dict[tuple[str, str], _Job] = field(default_factory=dict)  # (region, lower name)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(
+        self, operation: str, region: str, params: dict[str, Any], model: ServiceModel
+    ) -> dict[str, Any] | None:
+        with self.lock:
+            if operation == "CreateLabelingJob":
+                return self.create(region, params, model)
+            if operation == "DescribeLabelingJob":
+                return self.describe(region, params, model)
+            if operation == "ListLabelingJobs":
+                return self.list(region, params)
+            if operation == "StopLabelingJob":
+                return self.stop(region, params, model)
+        return None
+
+    def _get(
+        self, region: str, params: Mapping[str, Any], model: ServiceModel, operation: str
+    ) -> _Job:
+        name = str(params.get("LabelingJobName", ""))
+        job = self.jobs.get((region, name.lower()))
+        if job is None:
+            raise _error(
+                model, operation, "ResourceNotFound", f"Could not find labeling job '{name}'."
+            )
+        return job
+
+    # ------------------------------------------------------------------ create
+    def create(self, region: str, params: dict[str, Any], model: ServiceModel) -> dict[str, Any]:
+        op = "CreateLabelingJob"
+        name = str(params.get("LabelingJobName", ""))
+        if (region, name.lower()) in self.jobs:
+            raise _error(model, op, "ResourceInUse", f"A job with this name already exists: {name}")
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        arn = f"arn:aws:sagemaker:{region}:{self.account}:labeling-job/{name.lower()}"
+        s3 = boto3.client("s3", region_name=region)
+        labels = self._labels(s3, params, model)
+        describe_like = {**params, "LabelingJobArn": arn}
+        try:
+            spec = LabelingJobSpec.from_describe(describe_like, labels=labels)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise _error(model, op, "ValidationException", f"Malformed request: {exc!r}") from None
+        problems = spec.problems()
+        if problems:
+            raise _error(model, op, "ValidationException", "; ".join(str(p) for p in problems))
+        if spec.task not in SUPPORTED_TASKS:
+            raise _error(
+                model, op, "ValidationException",
+                f"the gtkit emulator runs only {', '.join(SUPPORTED_TASKS)} jobs, not {spec.task}",
+            )  # fmt: skip
+        job = _Job(request=params, state=None, arn=arn, created=now)
+        self.jobs[(region, name.lower())] = job
+        try:
+            job.state = self._state(spec, params, s3, now)
+        except _InputError as exc:
+            job.failure = f"ClientError: {exc}"
+        return {"LabelingJobArn": arn, "ResponseMetadata": _metadata()}
+
+    def _labels(self, s3: Any, params: Mapping[str, Any], model: ServiceModel) -> list[str]:
+        uri = params.get("LabelCategoryConfigS3Uri")
+        if not uri:
+            return []
+        bucket, _, key = str(uri)[5:].partition("/")
+        try:
+            doc = orjson.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            return [str(item["label"]) for item in doc["labels"]]
+        except ClientError:
+            raise _error(
+                model, "CreateLabelingJob", "ValidationException",
+                f"Cannot read the label category file {uri}",
+            ) from None  # fmt: skip
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise _error(
+                model, "CreateLabelingJob", "ValidationException",
+                f"Label category file {uri} is not valid: {exc!r}",
+            ) from None  # fmt: skip
+
+    def _state(
+        self, spec: LabelingJobSpec, params: Mapping[str, Any], s3: Any, now: datetime
+    ) -> JobState:
+        bucket, _, key = spec.manifest[5:].partition("/")
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            raise _InputError(f"Failed to read the input manifest {spec.manifest}: {exc}") from None
+        sources: list[str] = []
+        for number, line in enumerate(body.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+                sources.append(str(record["source-ref"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise _InputError(f"Input manifest line {number} has no valid source-ref") from None
+        truth = [self._truth(s) for s in sources]
+        human = params["HumanTaskConfig"]
+        public = human["WorkteamArn"] == public_workteam_arn(spec.region)
+        seed = int.from_bytes(spec.name.encode()[:8].ljust(8, b"\0"), "little") ^ self.seed
+        return JobState(
+            name=spec.name,
+            attribute=spec.attribute,
+            task=spec.task,
+            labels=list(spec.labels),
+            sources=sources,
+            truth=truth,
+            workers=spec.workers_per_object,
+            worker_prefix=f"public.{spec.region}." if public else f"private.{spec.region}.",
+            auto_labeling=spec.auto_labeling,
+            output_prefix=f"{spec.output.rstrip('/')}/{spec.name}",
+            max_batch=int(human.get("MaxConcurrentTaskCount", 1000)),
+            created=now,
+            rng=np.random.default_rng(seed % (2**63)),
+            workforce=self.workforce,
+            model=self.model,
+            max_human=spec.max_human_labeled_objects,
+            results=[None] * len(sources),
+        )
+
+    def _truth(self, source: str) -> Truth | None:
+        if self.references is None:
+            return None
+        name = source.rsplit("/", 1)[-1]
+        if name not in self.references.images:
+            return None
+        boxes = self.references.boxes
+        mine = boxes[boxes["file_name"] == name] if len(boxes) else boxes
+        classes = self.references.classes
+        cls = (
+            classes.loc[classes["file_name"] == name, "class_name"].tolist() if len(classes) else []
+        )
+        size = self.references.image_sizes.get(name, (0, 0))
+        return Truth(
+            boxes=mine[["left", "top", "width", "height"]]
+            .to_numpy(dtype=np.float64)
+            .reshape(-1, 4),
+            classes=[str(c) for c in mine["class_name"]] if len(mine) else [str(c) for c in cls],
+            width=int(size[0]),
+            height=int(size[1]),
+        )
+
+    # ------------------------------------------------------------------ progress
+    def _advance(self, job: _Job) -> None:
+        """One describe, one simulated step: Initializing, then one iteration per call."""
+        if job.status in ("Completed", "Failed", "Stopped"):
+            return
+        job.steps += 1
+        if job.failure is not None:
+            job.status = "Failed"
+            return
+        state = job.state
+        assert state is not None
+        s3 = boto3.client("s3", region_name=job.arn.split(":")[3])
+
+        def write(uri: str, data: bytes) -> None:
+            bucket, _, key = uri[5:].partition("/")
+            s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+        if job.stop_requested:
+            finish(state, write)
+            job.status = "Stopped"
+            return
+        if job.status == "Initializing":
+            job.status = "InProgress"
+            return
+        step(state, write)
+        if state.done:
+            job.status = "Completed"
+
+    def describe(
+        self, region: str, params: Mapping[str, Any], model: ServiceModel
+    ) -> dict[str, Any]:
+        job = self._get(region, params, model, "DescribeLabelingJob")
+        self._advance(job)
+        return {**self._describe(job), "ResponseMetadata": _metadata()}
+
+    def _describe(self, job: _Job) -> dict[str, Any]:
+        state = job.state
+        counters = (
+            state.counters()
+            if state is not None
+            else {"TotalLabeled": 0, "HumanLabeled": 0, "MachineLabeled": 0,
+                  "FailedNonRetryableError": 0, "Unlabeled": 0}
+        )  # fmt: skip
+        modified = state.now() if state is not None else job.created
+        out: dict[str, Any] = {
+            "LabelingJobStatus": job.status,
+            "LabelCounters": counters,
+            "CreationTime": job.created,
+            "LastModifiedTime": max(modified, job.created),
+            "JobReferenceCode": job.arn.split(":")[4] + job.arn.rsplit("/", 1)[-1][:8],
+            "LabelingJobName": job.request["LabelingJobName"],
+            "LabelingJobArn": job.arn,
+        }
+        for key in ("LabelAttributeName", "InputConfig", "OutputConfig", "RoleArn",
+                    "LabelCategoryConfigS3Uri", "StoppingConditions", "LabelingJobAlgorithmsConfig",
+                    "HumanTaskConfig", "Tags"):  # fmt: skip
+            if key in job.request:
+                out[key] = job.request[key]
+        if job.failure is not None and job.status == "Failed":
+            out["FailureReason"] = job.failure[:1024]
+        if job.status in ("Completed", "Stopped") and state is not None:
+            output: dict[str, Any] = {
+                "OutputDatasetS3Uri": f"{state.output_prefix}/manifests/output/output.manifest"
+            }
+            if state.auto_labeling:
+                region = job.arn.split(":")[3]
+                output["FinalActiveLearningModelArn"] = (
+                    f"arn:aws:sagemaker:{region}:{self.account}:model/{state.name}-final-model"
+                )
+            out["LabelingJobOutput"] = output
+        return out
+
+    def list(self, region: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        jobs = [j for (r, _), j in self.jobs.items() if r == region]
+        if "NameContains" in params:
+            jobs = [
+                j for j in jobs if str(params["NameContains"]).lower() in j.arn.rsplit("/", 1)[-1]
+            ]
+        if "StatusEquals" in params:
+            jobs = [j for j in jobs if j.status == params["StatusEquals"]]
+        key = {"Name": lambda j: j.request["LabelingJobName"], "Status": lambda j: j.status}.get(
+            str(params.get("SortBy", "CreationTime")), lambda j: j.created
+        )
+        jobs.sort(key=key, reverse=params.get("SortOrder", "Ascending") == "Descending")
+        start = int(params.get("NextToken", 0) or 0)
+        size = int(params.get("MaxResults", 10))
+        page = jobs[start : start + size]
+        summaries = []
+        for job in page:
+            d = self._describe(job)
+            human = d["HumanTaskConfig"]
+            summary: dict[str, Any] = {
+                k: d[k]
+                for k in ("LabelingJobName", "LabelingJobArn", "CreationTime", "LastModifiedTime",
+                          "LabelingJobStatus", "LabelCounters", "FailureReason",
+                          "LabelingJobOutput", "InputConfig")
+                if k in d
+            }  # fmt: skip
+            summary["WorkteamArn"] = human["WorkteamArn"]
+            if "PreHumanTaskLambdaArn" in human:
+                summary["PreHumanTaskLambdaArn"] = human["PreHumanTaskLambdaArn"]
+            acs = human.get("AnnotationConsolidationConfig", {}).get(
+                "AnnotationConsolidationLambdaArn"
+            )
+            if acs:
+                summary["AnnotationConsolidationLambdaArn"] = acs
+            summaries.append(summary)
+        out: dict[str, Any] = {"LabelingJobSummaryList": summaries, "ResponseMetadata": _metadata()}
+        if start + size < len(jobs):
+            out["NextToken"] = str(start + size)
+        return out
+
+    def stop(self, region: str, params: Mapping[str, Any], model: ServiceModel) -> dict[str, Any]:
+        job = self._get(region, params, model, "StopLabelingJob")
+        if job.status in ("Completed", "Failed", "Stopped"):
+            raise _error(
+                model, "StopLabelingJob", "ValidationException",
+                f"Labeling job {job.request['LabelingJobName']} is already {job.status}",
+            )  # fmt: skip
+        job.stop_requested = True
+        job.status = "Stopping"
+        return {"ResponseMetadata": _metadata()}
+
+
+class _InputError(Exception):
+    """The job's input could not be read: the job will fail with this reason."""
+
+
+# ---------------------------------------------------------------------- the hook
+_active: list[Backend] = []
+
+
+def _handler(
+    model: Any, params: dict[str, Any], context: Mapping[str, Any] | None = None, **kwargs: Any
+) -> tuple[AWSResponse, dict[str, Any]] | None:
+    if not _active or model.name not in _OPERATIONS:
+        return None
+    body = params.get("body") or b"{}"
+    request = orjson.loads(body) if body else {}
+    region = (context or {}).get("client_region") or _region_of(params)
+    result = _active[-1].handle(model.name, region, request, model.service_model)
+    if result is None:
+        return None
+    return _ok(), result
+
+
+def _region_of(params: Mapping[str, Any]) -> str:
+    url = str(params.get("url", ""))
+    # https://api.sagemaker.<region>.amazonaws.com
+    parts = url.split("//", 1)[-1].split(".")
+    return parts[2] if len(parts) > 3 and parts[1] == "sagemaker" else "us-east-1"
+
+
+_EVENT = "before-call.sagemaker"
+_registered_sessions: set[int] = set()
+
+
+def install_hook() -> None:
+    """Make every botocore session created from now on route labeling-job calls here."""
+    if (_EVENT, _handler) not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, _handler))
+
+
+def register_on(session: Any) -> None:
+    """Route a botocore session created before the hook was installed (clients made from it
+    later will see the emulator)."""
+    if id(session) not in _registered_sessions:
+        session.register(_EVENT, _handler)
+        _registered_sessions.add(id(session))
+
+
+def activate(backend: Backend) -> None:
+    """Start answering calls with ``backend``."""
+    install_hook()
+    default = boto3.DEFAULT_SESSION
+    if default is not None:
+        register_on(default._session)
+    _active.append(backend)
+
+
+def deactivate(backend: Backend) -> None:
+    """Stop answering calls with ``backend``."""
+    _active.remove(backend)
+
+
+__all__ = ["SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook", "manifest_bytes"]

@@ -1,0 +1,534 @@
+"""The emulated labeling job: simulated workers, consolidation, automated labeling, output tree.
+
+A job advances one iteration per step on a simulated clock (no sleeping). Every step is
+deterministic given the seed. The procedure follows the documented one (facts, section 1):
+a probe batch of 10 objects, random human batches until a validation set (20% of the objects
+under 5,000, else 10%) and a training set of the same size exist, then per iteration a model
+whose error shrinks as its training set grows, image confidences, the threshold theta chosen on
+the validation set so that auto labels reach the quality target, auto labels above theta, and
+the model choosing the hardest objects for the next human batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from gtkit.boxes import iou_matrix
+
+FloatArray = npt.NDArray[np.float64]
+Writer = Callable[[str, bytes], None]
+
+ITERATION_TIME = timedelta(minutes=45)  # simulated time one iteration takes
+BOX_TARGET = 0.6  # mIoU auto labels must reach (boxes)
+CLASS_TARGET = 0.95  # accuracy auto labels must reach (classes)
+
+
+@dataclass(frozen=True)
+class Workforce:
+    """How simulated workers err. ``box_noise`` is the standard deviation of a box edge as a
+    fraction of the box size; ``miss`` and ``extra`` are per-box probabilities; ``accuracy`` is
+    the chance a worker picks the right class."""
+
+    box_noise: float = 0.06
+    miss: float = 0.05
+    extra: float = 0.03
+    accuracy: float = 0.9
+    seconds_per_task: float = 40.0
+
+
+@dataclass(frozen=True)
+class ModelBehaviour:
+    """The simulated auto-labeling model: its box error (fraction of box size) with 100 training
+    objects, shrinking with the square root of the training set, and its class accuracy."""
+
+    box_noise_at_100: float = 0.30
+    accuracy_at_100: float = 0.80
+
+
+@dataclass
+class Truth:
+    """Reference labels of one object: boxes (k, 4) px, class names, image size in px."""
+
+    boxes: FloatArray
+    classes: list[str]
+    width: int
+    height: int
+
+
+@dataclass
+class JobState:
+    """Everything the emulator knows and has decided about one job."""
+
+    name: str
+    attribute: str
+    task: str  # "bounding-box" or "image-classification"
+    labels: list[str]
+    sources: list[str]
+    truth: list[Truth | None]
+    workers: int
+    worker_prefix: str
+    auto_labeling: bool
+    output_prefix: str
+    max_batch: int
+    created: datetime
+    rng: np.random.Generator
+    workforce: Workforce
+    model: ModelBehaviour
+    max_human: int | None = None
+    iteration: int = 0
+    # per object: None unlabeled, else (iteration, human?, label value, metadata)
+    results: list[tuple[int, bool, Any, dict[str, Any]] | None] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    validation: list[int] = field(default_factory=list)
+    training: list[int] = field(default_factory=list)
+    done: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.sources)
+
+    def counters(self) -> dict[str, int]:
+        human = sum(1 for r in self.results if r is not None and r[1])
+        machine = sum(1 for r in self.results if r is not None and not r[1])
+        failed = len(self.failed)
+        return {
+            "TotalLabeled": human + machine,
+            "HumanLabeled": human,
+            "MachineLabeled": machine,
+            "FailedNonRetryableError": failed,
+            "Unlabeled": self.n - human - machine - failed,
+        }
+
+    def now(self) -> datetime:
+        return self.created + ITERATION_TIME * self.iteration
+
+    def unlabeled(self) -> list[int]:
+        return [i for i in range(self.n) if self.results[i] is None and i not in self.failed]
+
+
+def _stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _file_stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d_%H:%M:%S")
+
+
+# ---------------------------------------------------------------------- workers
+def _worker_boxes(state: JobState, truth: Truth) -> list[dict[str, Any]]:
+    wf, rng = state.workforce, state.rng
+    out = []
+    for (x, y, w, h), cls in zip(truth.boxes, truth.classes, strict=True):
+        if rng.random() < wf.miss:
+            continue
+        label = _label_for(state, cls)
+        if label is None:
+            continue
+        dx, dy, dw, dh = rng.normal(0, wf.box_noise, 4)
+        out.append(
+            {
+                "label": label,
+                "left": round(float(max(0.0, x + dx * w))),
+                "top": round(float(max(0.0, y + dy * h))),
+                "width": max(1, round(float(w * (1 + dw)))),
+                "height": max(1, round(float(h * (1 + dh)))),
+            }
+        )
+    if rng.random() < wf.extra:
+        w, h = truth.width * 0.15, truth.height * 0.15
+        out.append(
+            {
+                "label": state.labels[int(rng.integers(len(state.labels)))],
+                "left": round(float(rng.uniform(0, truth.width - w))),
+                "top": round(float(rng.uniform(0, truth.height - h))),
+                "width": round(w),
+                "height": round(h),
+            }
+        )
+    return out
+
+
+def _label_for(state: JobState, reference_class: str) -> str | None:
+    """The label a worker gives a reference object: its own name if offered; in a one-label job,
+    that label; otherwise the worker cannot draw it."""
+    if reference_class in state.labels:
+        return reference_class
+    return state.labels[0] if len(state.labels) == 1 else None
+
+
+def _consolidate_boxes(
+    answers: list[list[dict[str, Any]]], workers: int
+) -> list[tuple[dict[str, Any], float]]:
+    """Boxes matched across workers by IoU (> 0.5, same label) and averaged; kept when at least
+    half the workers drew them. Confidence: the share of workers agreeing times their mean IoU
+    with the averaged box."""
+    pool = [(w, b) for w, boxes in enumerate(answers) for b in boxes]
+    used = [False] * len(pool)
+    out = []
+    for i, (wi, box) in enumerate(pool):
+        if used[i]:
+            continue
+        members = [box]
+        used[i] = True
+        seen_workers = {wi}
+        anchor = np.array(
+            [[box["left"], box["top"], box["width"], box["height"]]], dtype=np.float64
+        )
+        for j in range(i + 1, len(pool)):
+            wj, other = pool[j]
+            if used[j] or wj in seen_workers or other["label"] != box["label"]:
+                continue
+            cand = np.array(
+                [[other["left"], other["top"], other["width"], other["height"]]], dtype=np.float64
+            )
+            if iou_matrix(anchor, cand)[0, 0] > 0.5:
+                members.append(other)
+                used[j] = True
+                seen_workers.add(wj)
+        if len(members) * 2 < workers:
+            continue
+        arr = np.array(
+            [[m["left"], m["top"], m["width"], m["height"]] for m in members], dtype=np.float64
+        )
+        mean = arr.mean(axis=0)
+        agreement = float(iou_matrix(mean[None, :], arr).mean())
+        merged = {
+            "label": box["label"],
+            "left": round(float(mean[0])),
+            "top": round(float(mean[1])),
+            "width": round(float(mean[2])),
+            "height": round(float(mean[3])),
+        }
+        out.append((merged, round(len(members) / workers * agreement, 2)))
+    return out
+
+
+def _worker_class(state: JobState, truth: Truth) -> str:
+    right = _label_for(state, truth.classes[0]) if truth.classes else None
+    if right is not None and state.rng.random() < state.workforce.accuracy:
+        return right
+    return state.labels[int(state.rng.integers(len(state.labels)))]
+
+
+# ---------------------------------------------------------------------- labels
+def _box_label(
+    state: JobState, boxes: list[tuple[dict[str, Any], float]], truth: Truth, human: bool
+) -> tuple[Any, dict[str, Any]]:
+    used = sorted({b["label"] for b, _ in boxes}, key=state.labels.index)
+    value = {
+        "image_size": [{"width": truth.width, "height": truth.height, "depth": 3}],
+        "annotations": [
+            {"class_id": state.labels.index(b["label"]), "left": b["left"], "top": b["top"],
+             "width": b["width"], "height": b["height"]}
+            for b, _ in boxes
+        ],
+    }  # fmt: skip
+    meta = {
+        "objects": [{"confidence": c} for _, c in boxes],
+        "class-map": {str(state.labels.index(name)): name for name in used},
+        "type": "groundtruth/object-detection",
+        "human-annotated": "yes" if human else "no",
+        "creation-date": _stamp(state.now()),
+        "job-name": f"labeling-job/{state.name}",
+    }
+    return value, meta
+
+
+def _class_label(
+    state: JobState, label: str, confidence: float, human: bool
+) -> tuple[Any, dict[str, Any]]:
+    meta = {
+        "class-name": label,
+        "confidence": round(confidence, 2),
+        "type": "groundtruth/image-classification",
+        "human-annotated": "yes" if human else "no",
+        "creation-date": _stamp(state.now()),
+        "job-name": f"labeling-job/{state.name}",
+    }
+    return state.labels.index(label), meta
+
+
+def _box_quality(pred: FloatArray, ref: FloatArray) -> float:
+    """Optimal-rule quality of one image (greedy is exact enough for a simulated model)."""
+    if len(pred) == 0 and len(ref) == 0:
+        return 1.0
+    if len(pred) == 0 or len(ref) == 0:
+        return 0.0
+    iou = iou_matrix(pred, ref)
+    total, pairs = 0.0, 0
+    while iou.size and iou.max() > 0:
+        i, j = np.unravel_index(int(iou.argmax()), iou.shape)
+        total += float(iou[i, j])
+        pairs += 1
+        iou[i, :] = 0
+        iou[:, j] = 0
+    return total / (len(pred) + len(ref) - pairs)
+
+
+# ---------------------------------------------------------------------- one iteration
+def step(state: JobState, write: Writer) -> None:
+    """Run the next iteration: pick objects, label them, write that iteration's files."""
+    state.iteration += 1
+    it = state.iteration
+    pending = state.unlabeled()
+    batch = max(1, min(state.max_batch, round((0.2 if state.n < 5000 else 0.1) * state.n)))
+    auto: dict[int, tuple[Any, dict[str, Any]]] = {}
+    if it == 1:
+        humans = list(state.rng.choice(pending, size=min(10, len(pending)), replace=False))
+    elif not state.auto_labeling or len(state.validation) + len(state.training) < 2 * batch:
+        # Random human batches that fill up to the next batch boundary (10, then 190, 200, ...).
+        labeled = len(state.validation) + len(state.training)
+        size = min(len(pending), batch - labeled % batch)
+        humans = list(state.rng.choice(pending, size=size, replace=False))
+    else:
+        auto, confidence = _auto_label(state, pending)
+        rest = [i for i in pending if i not in auto]
+        rest.sort(key=lambda i: confidence.get(i, 0.0))  # the model sends its hardest to humans
+        humans = rest[:batch] if len(rest) > batch else rest
+    if state.max_human is not None:
+        done_human = sum(1 for r in state.results if r is not None and r[1])
+        humans = humans[: max(0, state.max_human - done_human)]
+    humans = [int(i) for i in humans]
+    consolidated = []
+    for i in humans:
+        truth = state.truth[i]
+        if truth is None:
+            state.failed[i] = (
+                "ClientError: gtkit emulator: no reference label for "
+                f"{state.sources[i].rsplit('/', 1)[-1]}, so no simulated worker can label it"
+            )
+            continue
+        answers, value, meta = _human_label(state, truth)
+        state.results[i] = (it, True, value, meta)
+        _write_worker_response(state, i, answers, write)
+        consolidated.append(
+            {
+                "datasetObjectId": str(i),
+                "consolidatedAnnotation": {
+                    "content": {state.attribute: value, f"{state.attribute}-metadata": meta}
+                },
+            }
+        )
+        (state.validation if len(state.validation) < batch else state.training).append(i)
+    for i, (value, meta) in auto.items():
+        state.results[i] = (it, False, value, meta)
+    prefix = state.output_prefix
+    if consolidated:
+        folder = f"{prefix}/annotations/consolidated-annotation/consolidation-response"
+        key = f"{folder}/iteration-{it}/{_file_stamp(state.now())}.json"
+        write(key, orjson.dumps(consolidated))
+    if auto:
+        lines = b"".join(
+            f"{i} ".encode()
+            + orjson.dumps({state.attribute: v, f"{state.attribute}-metadata": m})
+            + b"\n"
+            for i, (v, m) in sorted(auto.items())
+        )
+        write(
+            f"{prefix}/activelearning/auto-annotation/{it}/output/auto_annotator_output.txt", lines
+        )
+        write(
+            f"{prefix}/inference/{it}/inference-summary.json",
+            orjson.dumps({"objects": len(pending)}),
+        )
+        write(
+            f"{prefix}/training/{it}/training-summary.json",
+            orjson.dumps(
+                {
+                    "training_objects": len(state.training),
+                    "validation_objects": len(state.validation),
+                }
+            ),
+        )
+    write(
+        f"{prefix}/manifests/intermediate/{it}/output.manifest",
+        manifest_bytes(state, labeled_only=True),
+    )
+    if not state.unlabeled() or (state.max_human is not None and not humans and not auto):
+        finish(state, write)
+
+
+def _human_label(state: JobState, truth: Truth) -> tuple[list[Any], Any, dict[str, Any]]:
+    if state.task == "bounding-box":
+        answers = [_worker_boxes(state, truth) for _ in range(state.workers)]
+        value, meta = _box_label(state, _consolidate_boxes(answers, state.workers), truth, True)
+        content = [
+            {
+                "boundingBox": {
+                    "boundingBoxes": a,
+                    "inputImageProperties": {"width": truth.width, "height": truth.height},
+                }
+            }
+            for a in answers
+        ]  # fmt: skip
+        return content, value, meta
+    votes = [_worker_class(state, truth) for _ in range(state.workers)]
+    winner = max(state.labels, key=lambda label: (votes.count(label), -state.labels.index(label)))
+    value, meta = _class_label(state, winner, votes.count(winner) / len(votes), True)
+    return [{"crowd-image-classifier": {"label": v}} for v in votes], value, meta
+
+
+def _write_worker_response(state: JobState, index: int, answers: list[Any], write: Writer) -> None:
+    started = state.now()
+    body = {
+        "answers": [
+            {
+                "acceptanceTime": (started + timedelta(seconds=5 * w)).strftime(
+                    "%Y-%m-%dT%H:%M:%S.000Z"
+                ),
+                "answerContent": content,
+                "submissionTime": (
+                    started + timedelta(seconds=5 * w + state.workforce.seconds_per_task)
+                ).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "timeSpentInSeconds": state.workforce.seconds_per_task,
+                "workerId": f"{state.worker_prefix}{_worker_id(state.rng)}",
+            }
+            for w, content in enumerate(answers)
+        ]
+    }
+    folder = f"{state.output_prefix}/annotations/worker-response/iteration-{state.iteration}"
+    key = f"{folder}/{index}/{_file_stamp(started)}.json"
+    write(key, orjson.dumps(body))
+
+
+def _worker_id(rng: np.random.Generator) -> str:
+    return "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[int(k)] for k in rng.integers(0, 32, 26))
+
+
+def _auto_label(
+    state: JobState, pending: Sequence[int]
+) -> tuple[dict[int, tuple[Any, dict[str, Any]]], dict[int, float]]:
+    """Train on the training set, choose theta on the validation set, label above theta."""
+    trained = max(1, len(state.training))
+    rng = state.rng
+    if state.task == "bounding-box":
+        noise = state.model.box_noise_at_100 * math.sqrt(100 / trained)
+
+        def predict(i: int) -> tuple[FloatArray, float]:
+            truth = state.truth[i]
+            assert truth is not None
+            boxes = truth.boxes.copy()
+            if len(boxes):
+                boxes[:, :2] += rng.normal(0, noise, (len(boxes), 2)) * boxes[:, 2:]
+                boxes[:, 2:] *= 1 + rng.normal(0, noise / 2, (len(boxes), 2))
+            quality = _box_quality(boxes, truth.boxes)
+            return boxes, float(np.clip(quality + rng.normal(0, 0.08), 0.01, 0.99))
+
+        val = [(predict(i), i) for i in state.validation if state.truth[i] is not None]
+        human = {i: state.results[i] for i in state.validation}
+
+        def val_quality(pred: FloatArray, i: int) -> float:
+            r = human[i]
+            assert r is not None
+            anns = r[2]["annotations"]
+            ref = np.array(
+                [[a["left"], a["top"], a["width"], a["height"]] for a in anns], dtype=np.float64
+            ).reshape(-1, 4)
+            return _box_quality(pred, ref)
+
+        scored = sorted(((c, val_quality(p, i)) for (p, c), i in val), reverse=True)
+        theta = _theta(scored, BOX_TARGET)
+        auto: dict[int, tuple[Any, dict[str, Any]]] = {}
+        confidence: dict[int, float] = {}
+        for i in pending:
+            truth = state.truth[i]
+            if truth is None:
+                continue
+            boxes, conf = predict(i)
+            confidence[i] = conf
+            if theta is not None and conf > theta:
+                label = _label_for(state, truth.classes[0]) if truth.classes else state.labels[0]
+                chosen = [
+                    (
+                        {
+                            "label": label or state.labels[0],
+                            "left": round(float(b[0])),
+                            "top": round(float(b[1])),
+                            "width": max(1, round(float(b[2]))),
+                            "height": max(1, round(float(b[3]))),
+                        },
+                        round(conf, 2),
+                    )
+                    for b in boxes
+                ]
+                auto[i] = _box_label(state, chosen, truth, False)
+        return auto, confidence
+    accuracy = min(0.99, state.model.accuracy_at_100 + 0.05 * math.log2(max(1, trained / 100)))
+    auto, confidence = {}, {}
+    scored = []
+    for i in state.validation:
+        truth = state.truth[i]
+        r = state.results[i]
+        if truth is None or r is None:
+            continue
+        right = rng.random() < accuracy
+        scored.append(
+            (
+                float(np.clip((0.75 if right else 0.45) + rng.normal(0, 0.12), 0.01, 0.99)),
+                1.0 if right else 0.0,
+            )
+        )
+    theta = _theta(sorted(scored, reverse=True), CLASS_TARGET)
+    for i in pending:
+        truth = state.truth[i]
+        if truth is None:
+            continue
+        right = rng.random() < accuracy
+        conf = float(np.clip((0.75 if right else 0.45) + rng.normal(0, 0.12), 0.01, 0.99))
+        confidence[i] = conf
+        if theta is not None and conf > theta:
+            correct = _label_for(state, truth.classes[0]) if truth.classes else None
+            wrong = [x for x in state.labels if x != correct] or state.labels
+            label = correct if right and correct else wrong[int(rng.integers(len(wrong)))]
+            auto[i] = _class_label(state, label, conf, False)
+    return auto, confidence
+
+
+def _theta(scored: list[tuple[float, float]], target: float) -> float | None:
+    """Lowest confidence whose confident set (at or above it) reaches ``target`` on validation."""
+    total = 0.0
+    theta = None
+    for k, (conf, quality) in enumerate(scored, start=1):
+        total += quality
+        if total / k >= target:
+            theta = conf
+    return theta
+
+
+# ---------------------------------------------------------------------- manifests
+def manifest_bytes(state: JobState, *, labeled_only: bool) -> bytes:
+    """Output manifest lines: each input line with its label or failure record."""
+    lines = []
+    for i, source in enumerate(state.sources):
+        r = state.results[i]
+        if labeled_only and r is None:
+            continue
+        line: dict[str, Any] = {"source-ref": source}
+        if r is not None:
+            line[state.attribute] = r[2]
+            line[f"{state.attribute}-metadata"] = r[3]
+        elif i in state.failed:
+            line[f"{state.attribute}-metadata"] = {
+                "retry-count": 1,
+                "failure-reason": state.failed[i],
+                "human-annotated": "yes",
+            }
+        lines.append(orjson.dumps(line))
+    return b"".join(line + b"\n" for line in lines)
+
+
+def finish(state: JobState, write: Writer) -> None:
+    """Write the final output manifest; the job is over."""
+    write(
+        f"{state.output_prefix}/manifests/output/output.manifest",
+        manifest_bytes(state, labeled_only=False),
+    )
+    state.done = True
