@@ -225,7 +225,13 @@ def _job_status(args: argparse.Namespace) -> int:
 
 
 def _job_wait(args: argparse.Namespace) -> int:
-    job = _job_client(args).wait(args.name, progress=not args.quiet, timeout=args.timeout)
+    job = _job_client(args).wait(
+        args.name,
+        progress=not args.quiet,
+        timeout=args.timeout,
+        initial_delay=args.interval,
+        max_delay=max(args.interval, 120.0),
+    )
     print(_status_line(job))
     return 0
 
@@ -299,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "wait":
             sp.add_argument("--timeout", type=float, help="give up after this many seconds")
             sp.add_argument("--quiet", action="store_true", help="no progress bar")
+            sp.add_argument(
+                "--interval", type=float, default=10.0, help="first poll delay in seconds (10)"
+            )
         if action == "download":
             sp.add_argument("--out", required=True, help="local folder to download into")
             sp.add_argument("--overwrite", action="store_true", help="replace existing files")

@@ -22,7 +22,6 @@ import botocore.handlers
 import numpy as np
 import orjson
 from botocore.awsrequest import AWSResponse
-from botocore.errorfactory import ClientExceptionsFactory
 from botocore.exceptions import ClientError
 from botocore.model import ServiceModel
 
@@ -63,22 +62,17 @@ def _metadata() -> dict[str, Any]:
     }
 
 
-_factory = ClientExceptionsFactory()
-_exceptions: dict[str, Any] = {}
+class _ServiceError(Exception):
+    """An error the service would answer with; botocore turns it into its modeled exception."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
-def _error(model: ServiceModel, operation: str, code: str, message: str) -> ClientError:
-    """The modeled exception botocore itself would raise, so ``client.exceptions.X`` catches it."""
-    key = model.service_name
-    if key not in _exceptions:
-        _exceptions[key] = _factory.create_client_exceptions(model)
-    cls = _exceptions[key].from_code(code)
-    response = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {**_metadata(), "HTTPStatusCode": 400},
-    }
-    error: ClientError = cls(response, operation)
-    return error
+def _error(model: ServiceModel, operation: str, code: str, message: str) -> _ServiceError:
+    return _ServiceError(code, message)
 
 
 @dataclass
@@ -91,6 +85,7 @@ class _Job:
     failure: str | None = None
     steps: int = 0
     stop_requested: bool = False
+    steps_since_stop: int = 0
 
 
 @dataclass
@@ -262,6 +257,9 @@ class Backend:
             s3.put_object(Bucket=bucket, Key=key, Body=data)
 
         if job.stop_requested:
+            if job.steps_since_stop == 0:  # seen as Stopping once, as a real job lingers there
+                job.steps_since_stop += 1
+                return
             finish(state, write)
             job.status = "Stopped"
             return
@@ -384,7 +382,17 @@ def _handler(
     body = params.get("body") or b"{}"
     request = orjson.loads(body) if body else {}
     region = (context or {}).get("client_region") or _region_of(params)
-    result = _active[-1].handle(model.name, region, request, model.service_model)
+    try:
+        result = _active[-1].handle(model.name, region, request, model.service_model)
+    except _ServiceError as exc:
+        # A 400 answer: botocore raises the client's own modeled exception class for it.
+        from botocore.compat import HTTPHeaders
+
+        error = {
+            "Error": {"Code": exc.code, "Message": exc.message},
+            "ResponseMetadata": {**_metadata(), "HTTPStatusCode": 400},
+        }
+        return AWSResponse("https://sagemaker.emulated.gtkit", 400, HTTPHeaders(), _Raw()), error
     if result is None:
         return None
     return _ok(), result

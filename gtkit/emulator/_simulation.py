@@ -286,7 +286,10 @@ def step(state: JobState, write: Writer) -> None:
     elif not state.auto_labeling or len(state.validation) + len(state.training) < 2 * batch:
         # Random human batches that fill up to the next batch boundary (10, then 190, 200, ...).
         labeled = len(state.validation) + len(state.training)
-        size = min(len(pending), batch - labeled % batch)
+        if state.auto_labeling:
+            size = min(len(pending), batch - labeled % batch)
+        else:  # without a model, objects go out MaxConcurrentTaskCount at a time
+            size = min(len(pending), state.max_batch)
         humans = list(state.rng.choice(pending, size=size, replace=False))
     else:
         auto, confidence = _auto_label(state, pending)

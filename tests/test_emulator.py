@@ -1,0 +1,312 @@
+"""The lifecycle client against the Ground Truth emulator: real boto3 calls, no AWS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from gtkit.analysis import analyze
+from gtkit.cli import main
+from gtkit.client import LabelingJobClient
+from gtkit.emulator import emulate
+from gtkit.errors import JobConflictError, JobFailedError, JobNotFoundError
+from gtkit.manifest import iter_s3_uris, records_from_uris, write_manifest
+from gtkit.output import read_output
+from gtkit.references import read_coco
+from gtkit.spec import LabelingJobSpec
+
+from .blog_tree import write_blog_tree
+
+_MODEL = botocore.session.get_session().get_service_model("sagemaker")
+
+
+def check_shape(value: Any, shape: Any, path: str = "") -> None:
+    """Assert ``value`` has exactly the parsed shape botocore gives for ``shape``."""
+    kind = shape.type_name
+    if kind == "structure":
+        assert isinstance(value, dict), path
+        extra = set(value) - set(shape.members) - {"ResponseMetadata"}
+        assert not extra, f"{path}: unknown keys {extra}"
+        missing = set(shape.required_members) - set(value)
+        assert not missing, f"{path}: missing {missing}"
+        for k, v in value.items():
+            if k != "ResponseMetadata":
+                check_shape(v, shape.members[k], f"{path}.{k}")
+    elif kind == "list":
+        assert isinstance(value, list), path
+        for i, v in enumerate(value):
+            check_shape(v, shape.member, f"{path}[{i}]")
+    elif kind == "timestamp":
+        assert isinstance(value, dt.datetime) and value.tzinfo is not None, path
+    elif kind in ("integer", "long"):
+        assert isinstance(value, int) and not isinstance(value, bool), path
+    elif kind == "string":
+        assert isinstance(value, str), path
+        if shape.enum:
+            assert value in shape.enum, path
+    elif kind == "boolean":
+        assert isinstance(value, bool), path
+
+
+@pytest.fixture
+def references(tmp_path: Path) -> tuple[Path, list[str]]:
+    refs = write_blog_tree(tmp_path / "tree")
+    coco = {
+        "images": [{"id": i, "file_name": n, "width": 500, "height": 400} for i, n in enumerate(refs)],
+        "annotations": [
+            {"id": 1000 * i + k, "image_id": i, "category_id": 1, "bbox": b}
+            for i, bs in enumerate(refs.values()) for k, b in enumerate(bs)
+        ],
+        "categories": [{"id": 1, "name": "bird"}],
+    }  # fmt: skip
+    path = tmp_path / "reference.json"
+    path.write_text(json.dumps(coco))
+    return path, list(refs)
+
+
+def spec(**changes: Any) -> LabelingJobSpec:
+    fields: dict[str, Any] = {
+        "name": "birds", "task": "bounding-box", "region": "us-east-1",
+        "manifest": "s3://birds/in/input.manifest", "output": "s3://birds/out",
+        "role_arn": "arn:aws:iam::123456789012:role/GT", "labels": ("bird",), "workers": 5,
+        "task_price": "0.036", "auto_labeling": True,
+    }  # fmt: skip
+    fields.update(changes)
+    return LabelingJobSpec(**fields)
+
+
+@pytest.fixture
+def bucket(references: tuple[Path, list[str]]) -> Iterator[list[str]]:
+    path, names = references
+    with emulate(references=path, seed=0):
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="birds")
+        for name in names:
+            s3.put_object(Bucket="birds", Key=f"images/{name}", Body=b"")
+        yield names
+
+
+def test_whole_workflow_offline(
+    bucket: list[str],
+    tmp_path: Path,
+    references: tuple[Path, list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Build the manifest with gtkit from the bucket, submit, wait with the progress bar, download.
+    n = write_manifest(
+        records_from_uris(iter_s3_uris("s3://birds/images/")), "s3://birds/in/input.manifest"
+    )
+    assert n == 1000
+    client = LabelingJobClient(sleep=lambda _: None)
+    created = client.create(spec(), short_instructions="Draw a tight box around every bird")
+    assert created["LabelingJobStatus"] in ("Initializing", "InProgress")
+    job = client.wait("birds", progress=True)
+    assert "birds" in capsys.readouterr().err  # the tqdm bar
+    assert job["LabelingJobStatus"] == "Completed"
+    counters = job["LabelCounters"]
+    assert counters["HumanLabeled"] > 0 and counters["MachineLabeled"] > 0
+    assert counters["TotalLabeled"] == 1000 and counters["Unlabeled"] == 0
+    folder = client.download("birds", tmp_path / "out")
+    out = read_output(folder)
+    assert out.skipped == []
+    assert out.has_iterations and out.objects["iteration"].nunique() >= 4
+    assert int(out.objects["human"].sum()) == counters["HumanLabeled"]
+    assert int((~out.objects["human"]).sum()) == counters["MachineLabeled"]
+    answers = out.worker_answers
+    assert len(answers) == 5 * counters["HumanLabeled"]
+    assert answers["worker"].str.startswith("public.us-east-1.").all()
+    # analysis reads price and workers from the saved describe.json
+    describe = json.loads((folder / "describe.json").read_text())
+    result = analyze(out, describe=describe, reference=read_coco(references[0]))
+    assert result.totals["cost"] < result.totals["cost_without_auto"]
+    assert result.quality is not None and result.quality["auto"] >= 0.55
+    # The job's files were staged beside the manifest, the template filled
+    body = (
+        boto3.client("s3")
+        .get_object(Bucket="birds", Key="in/birds.template.liquid.html")["Body"]
+        .read()
+    )
+    assert b"Draw a tight box around every bird" in body and b"grant_read_access" in body
+
+
+def test_responses_have_botocore_shapes(bucket: list[str]) -> None:
+    write_manifest(
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket[:50]),
+        "s3://birds/in/input.manifest",
+    )
+    client = LabelingJobClient(sleep=lambda _: None)
+    client.create(spec(auto_labeling=False, name="small"))
+    sm = boto3.client("sagemaker")
+    while (d := sm.describe_labeling_job(LabelingJobName="small"))[
+        "LabelingJobStatus"
+    ] != "Completed":
+        check_shape(d, _MODEL.operation_model("DescribeLabelingJob").output_shape)
+    check_shape(d, _MODEL.operation_model("DescribeLabelingJob").output_shape)
+    listed = sm.list_labeling_jobs()
+    check_shape(listed, _MODEL.operation_model("ListLabelingJobs").output_shape)
+    assert [j["LabelingJobName"] for j in listed["LabelingJobSummaryList"]] == ["small"]
+    assert (
+        d["LabelingJobOutput"]["OutputDatasetS3Uri"]
+        == "s3://birds/out/small/manifests/output/output.manifest"
+    )
+
+
+def test_bad_requests_get_the_service_error_codes(bucket: list[str]) -> None:
+    write_manifest(
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket[:20]),
+        "s3://birds/in/input.manifest",
+    )
+    client = LabelingJobClient(sleep=lambda _: None)
+    client.create(spec(auto_labeling=False))
+    sm = boto3.client("sagemaker")
+    request: Any = spec(auto_labeling=False).to_request()
+    with pytest.raises(sm.exceptions.ResourceInUse):
+        sm.create_labeling_job(
+            **{**request, "LabelingJobName": "BIRDS"}
+        )  # names are case-insensitive
+    bad = {**request, "LabelingJobName": "other"}
+    bad["HumanTaskConfig"] = {**request["HumanTaskConfig"], "NumberOfHumanWorkersPerDataObject": 10}
+    with pytest.raises(ClientError) as exc:
+        sm.create_labeling_job(**bad)
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert "workers" in exc.value.response["Error"]["Message"]
+    with pytest.raises(sm.exceptions.ResourceNotFound):
+        sm.describe_labeling_job(LabelingJobName="nope")
+    with pytest.raises(sm.exceptions.ResourceNotFound):
+        sm.stop_labeling_job(LabelingJobName="nope")
+    client.wait("birds", progress=False)
+    with pytest.raises(ClientError) as exc:
+        sm.stop_labeling_job(LabelingJobName="birds")
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    text = LabelingJobSpec(**{**spec().__dict__, "name": "texts", "task": "text-classification",
+                              "labels": ("a", "b"), "task_price": "0.012"})  # fmt: skip
+    boto3.client("s3").put_object(
+        Bucket="birds",
+        Key="in/texts.label-categories.json",
+        Body=json.dumps(text.label_categories()),
+    )
+    with pytest.raises(ClientError, match="emulator runs only bounding-box, image-classification"):
+        sm.create_labeling_job(**text.to_request())
+
+
+def test_same_request_is_idempotent_and_a_different_one_conflicts(bucket: list[str]) -> None:
+    write_manifest(
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket[:20]),
+        "s3://birds/in/input.manifest",
+    )
+    client = LabelingJobClient(sleep=lambda _: None)
+    first = client.create(spec(auto_labeling=False))
+    again = client.create(spec(auto_labeling=False))
+    assert again["LabelingJobArn"] == first["LabelingJobArn"]
+    with pytest.raises(JobConflictError, match="HumanTaskConfig"):
+        client.create(spec(auto_labeling=False, workers=3))
+    with pytest.raises(JobNotFoundError):
+        client.describe("missing")
+
+
+def test_failed_job_raises_with_the_failure_reason(bucket: list[str]) -> None:
+    client = LabelingJobClient(sleep=lambda _: None)
+    client.create(spec(manifest="s3://birds/in/nowhere.manifest", auto_labeling=False))
+    with pytest.raises(JobFailedError) as exc:
+        client.wait("birds", progress=False)
+    assert "nowhere.manifest" in exc.value.failure_reason
+
+
+def test_stopping_midway_leaves_a_consistent_partial_output(
+    bucket: list[str], tmp_path: Path
+) -> None:
+    write_manifest(
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket), "s3://birds/in/input.manifest"
+    )
+    client = LabelingJobClient(sleep=lambda _: None)
+    client.create(spec())
+    for _ in range(3):
+        client.describe("birds")
+    assert client.stop("birds")["LabelingJobStatus"] == "Stopping"
+    job = client.wait("birds", progress=False)
+    assert job["LabelingJobStatus"] == "Stopped"
+    out = read_output(client.download("birds", tmp_path / "partial"))
+    labeled = out.objects[out.objects["attribute"].notna()]
+    assert len(out.objects) == 1000 and len(labeled) == job["LabelCounters"]["TotalLabeled"]
+    assert 0 < len(labeled) < 1000
+
+
+def test_wait_survives_throttling() -> None:
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    stub = Stubber(sm)
+    stub.add_client_error("describe_labeling_job", "ThrottlingException", "Rate exceeded")
+    describe = {
+        "LabelingJobStatus": "Completed", "LabelCounters": {"TotalLabeled": 1}, "CreationTime": dt.datetime(2024, 1, 1),
+        "LastModifiedTime": dt.datetime(2024, 1, 1), "JobReferenceCode": "x", "LabelingJobName": "j",
+        "LabelingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/j",
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/m"}}},
+        "OutputConfig": {"S3OutputPath": "s3://b/o"}, "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "HumanTaskConfig": {"WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+                            "UiConfig": {}, "TaskTitle": "t", "TaskDescription": "d",
+                            "NumberOfHumanWorkersPerDataObject": 1, "TaskTimeLimitInSeconds": 30},
+    }  # fmt: skip
+    stub.add_response("describe_labeling_job", describe, {"LabelingJobName": "j"})
+    sleeps: list[float] = []
+    with stub:
+        job = LabelingJobClient(sagemaker=sm, sleep=sleeps.append).wait(
+            "j", progress=False, initial_delay=10
+        )
+    assert job["LabelingJobStatus"] == "Completed"
+    assert len(sleeps) == 1 and 8 <= sleeps[0] <= 12  # one backoff with jitter
+
+
+def test_clients_from_a_session_made_before_the_emulator(
+    references: tuple[Path, list[str]],
+) -> None:
+    boto3.setup_default_session()
+    boto3.client("s3")  # the default session exists before the context starts
+    with emulate(references=references[0]):
+        with pytest.raises(ClientError) as exc:
+            boto3.client("sagemaker").describe_labeling_job(LabelingJobName="nothing")
+        assert exc.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+@pytest.mark.gt_references("unused-by-this-test.json")
+def test_the_pytest_fixture_is_available(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("gt_references")
+    assert marker is not None
+
+
+def test_pytest_fixture(gt_emulator: Any) -> None:
+    with pytest.raises(ClientError):
+        boto3.client("sagemaker").describe_labeling_job(LabelingJobName="x")
+    assert gt_emulator.jobs == {}
+
+
+def test_cli_job_commands(
+    bucket: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket[:30]),
+        "s3://birds/in/input.manifest",
+    )
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        "name: cli-job\ntask: bounding-box\nregion: us-east-1\nmanifest: s3://birds/in/input.manifest\n"
+        "output: s3://birds/out\nrole_arn: arn:aws:iam::123456789012:role/GT\nlabels: [bird]\n"
+        "workers: 3\ntask_price: 0.036\n"
+    )
+    assert main(["job", "create", str(config)]) == 0
+    assert main(["job", "status", "cli-job"]) == 0
+    assert main(["job", "list"]) == 0
+    assert main(["job", "wait", "cli-job", "--quiet", "--interval", "0"]) == 0
+    assert "cli-job: Completed - human 30" in capsys.readouterr().out
+    assert main(["job", "download", "cli-job", "--out", str(tmp_path / "dl")]) == 0
+    assert (tmp_path / "dl" / "describe.json").exists()
+    assert main(["job", "download", "cli-job", "--out", str(tmp_path / "dl")]) == 2
+    assert main(["job", "status", "missing"]) == 2
+    assert "Could not find labeling job" in capsys.readouterr().err
