@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/gtkit --help
+	$(BIN)/gtkit demo --out gtkit-demo --overwrite --progress
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check gtkit tests benchmarks

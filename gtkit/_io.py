@@ -92,6 +92,12 @@ def s3_size(client: S3Client, uri: str) -> int | None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[IO[bytes]]:
     """Write a local file atomically (bytes): to a temporary file beside it, renamed on success.
@@ -103,6 +109,7 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
         raise OverwriteError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    Path(tmp).chmod(0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

@@ -253,6 +253,12 @@ def _job_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from gtkit.demo import main_cli
+
+    return main_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gtkit`` command with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -327,6 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
     e.add_argument("--overwrite", action="store_true", help="replace existing files")
     e.set_defaults(handler=_export)
+
+    d = commands.add_parser(
+        "demo", help="the whole workflow on 1,000 synthetic images, offline (or --aws)"
+    )
+    d.add_argument("--out", default="gtkit-demo", help="output folder (default gtkit-demo)")
+    d.add_argument("--objects", type=int, default=1000, help="number of images (1000)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--overwrite", action="store_true", help="replace an earlier demo folder")
+    d.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
+    d.add_argument("--aws", action="store_true", help="run against your real AWS account (paid)")
+    d.add_argument("--bucket", help="with --aws: your S3 bucket in the region")
+    d.add_argument("--role-arn", help="with --aws: the IAM role Ground Truth uses")
+    d.add_argument("--region", default="us-east-1")
+    d.set_defaults(handler=_demo)
 
     a = commands.add_parser("analyze", help="counts, cost and quality of a job's labels")
     _add_analysis_options(a)

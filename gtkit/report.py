@@ -94,7 +94,19 @@ def render_report(
         iterations[col] = iterations[col].map(
             lambda v: "n/a" if v is None or pd.isna(v) else f"${v:,.2f}"
         )
-    totals = pd.DataFrame([dict(analysis.totals)])
+
+    def show(key: str, value: object) -> str:
+        if value is None:
+            return "n/a"
+        if key == "savings_fraction":
+            return f"{float(value):.1%}"  # type: ignore[arg-type]
+        if "cost" in key or key == "savings":
+            return f"${float(value):,.4f}"  # type: ignore[arg-type]
+        return str(value)
+
+    totals = pd.DataFrame(
+        {"figure": list(analysis.totals), "value": [show(k, v) for k, v in analysis.totals.items()]}
+    )
     quality = ""
     if analysis.quality is not None:
         q = {k: v for k, v in analysis.quality.items() if k != "by_iteration"}
