@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check gtkit tests benchmarks
 	$(BIN)/ruff format --check gtkit tests benchmarks
+	$(BIN)/cfn-lint infra/*.yaml
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy --strict gtkit
