@@ -1,0 +1,35 @@
+"""The tutorial notebook runs top to bottom (offline, against the emulator), so it never rots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "ground_truth_tutorial.ipynb"
+
+
+def test_tutorial_notebook_executes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("GTKIT_USE_AWS", raising=False)
+    monkeypatch.setenv("GTKIT_NOTEBOOK_OBJECTS", "300")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
+    )  # fmt: skip
+    assert "offline emulator" in outputs
+    assert "labels:" in outputs and "cost: $" in outputs and "report:" in outputs
+    assert not any(
+        o.get("output_type") == "error"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert os.environ.get("GTKIT_USE_AWS") is None
