@@ -60,3 +60,29 @@ def test_error_tree_has_one_base() -> None:
         obj = getattr(gtkit, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, gtkit.GtkitError)
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(gtkit.__all__, key=str.casefold) == sorted(
+        [
+            "REGIONS", "TASKS", "Analysis", "CostEstimate", "GtkitError", "JobConflictError",
+            "JobError", "JobFailedError", "JobNotFoundError", "JobOutput", "LabelingJobClient",
+            "LabelingJobSpec", "ManifestError", "OutputError", "OverwriteError", "Pricing",
+            "Problem", "ReferenceLabelError", "References", "SpecError", "TaskType",
+            "UnknownRegionError", "__version__", "analyze", "check_manifest", "estimate_cost",
+            "get_task", "iter_s3_uris", "load_spec", "read_describe", "read_manifest",
+            "read_output", "read_references", "resolve_pricing", "save_describe",
+            "to_augmented_manifest", "to_coco", "upload_folder", "write_export", "write_manifest",
+        ],
+        key=str.casefold,
+    )  # fmt: skip
+    for name in gtkit.__all__:
+        assert hasattr(gtkit, name), name
+
+
+def test_importing_gtkit_does_not_install_the_emulator() -> None:
+    code = "import gtkit, botocore.handlers; print(any('sagemaker' in str(h[0]) for h in botocore.handlers.BUILTIN_HANDLERS))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
