@@ -24,7 +24,7 @@ from gtkit.boxes import MATCHING_RULES, image_scores
 from gtkit.errors import GtkitError
 from gtkit.output import JobOutput
 from gtkit.pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit.references import References, file_name
+from gtkit.references import References, file_names
 
 __all__ = [
     "Analysis",
@@ -305,7 +305,7 @@ def analyze(
 def _quality(
     result: Analysis, labeled: pd.DataFrame, view: JobOutput, ref: References, matching: str
 ) -> None:
-    labeled = labeled.assign(file_name=labeled["source"].map(file_name))
+    labeled = labeled.assign(file_name=file_names(labeled["source"]))
     has_ref = labeled["file_name"].isin(ref.images)
     result.unmatched_objects = sorted(str(f) for f in labeled.loc[~has_ref, "file_name"].dropna())
     result.unmatched_references = sorted(ref.images - set(labeled["file_name"].dropna()))
@@ -374,13 +374,10 @@ def _box_scores(
             )
         scale = np.stack([w, h, w, h], axis=1)
         r_xywh = np.where(normalized[:, None], r_xywh * scale, r_xywh)
-    codes: dict[str, int] = {}
-    l_class = np.array(
-        [codes.setdefault(str(c), len(codes)) for c in lb["class_name"]], dtype=np.int64
-    )
-    r_class = np.array(
-        [codes.setdefault(str(c), len(codes)) for c in rb["class_name"]], dtype=np.int64
-    )
+    # Classes are matched by name: one integer code per name across both sides.
+    names = pd.concat([lb["class_name"], rb["class_name"]], ignore_index=True).astype("object")
+    codes = pd.factorize(names.fillna("\0missing"))[0].astype(np.int64)
+    l_class, r_class = codes[: len(lb)], codes[len(lb) :]
     return image_scores(
         len(compared),
         lb["index"].map(position).to_numpy(dtype=np.int64),

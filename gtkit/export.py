@@ -19,6 +19,7 @@ import pandas as pd
 from gtkit._io import atomic_writer
 from gtkit.errors import GtkitError, OverwriteError
 from gtkit.output import JobOutput
+from gtkit.references import file_name
 
 __all__ = ["FORMATS", "to_augmented_manifest", "to_coco", "write_export"]
 
@@ -61,7 +62,7 @@ def _image_sizes(images: pd.DataFrame, boxes: pd.DataFrame) -> tuple[np.ndarray,
 
 
 def _file_name(source: object, index: int) -> str:
-    return PurePosixPath(str(source)).name if isinstance(source, str) else f"object-{index}"
+    return file_name(source) or f"object-{index}"
 
 
 def to_coco(output: JobOutput, *, attribute: str | None = None) -> dict[str, Any]:

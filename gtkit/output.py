@@ -465,12 +465,13 @@ def _iter_records(
         skipped.append(problem)
 
 
-def _parse_manifest_bytes(
-    data: bytes, name: str, *, lenient: bool
+def _parse_manifest_lines(
+    lines: Iterable[bytes], name: str, *, lenient: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[Problem]]:
+    """Parse manifest lines (split on newlines, JSON Lines style) as they stream in."""
     skipped: list[Problem] = []
     parser = _ManifestParser()
-    for index, number, record in _iter_records(data.splitlines(), name, lenient, skipped):
+    for index, number, record in _iter_records(lines, name, lenient, skipped):
         mark = parser.mark()
         try:
             parser.add(index, number, record)
@@ -492,8 +493,8 @@ def read_manifest(
     Malformed lines raise OutputError naming the file and line; with ``lenient=True`` they are
     listed in ``JobOutput.skipped`` with reasons instead (never dropped silently).
     """
-    data = _Source.for_path(path, client).read_bytes(str(path))
-    objects, boxes, classes, skipped = _parse_manifest_bytes(data, str(path), lenient=lenient)
+    lines = _Source.for_path(path, client).iter_lines(str(path))
+    objects, boxes, classes, skipped = _parse_manifest_lines(lines, str(path), lenient=lenient)
     return JobOutput(
         objects, boxes, classes, _empty_answers(), _empty_consolidations(), str(path), skipped
     )
@@ -532,6 +533,23 @@ class _Source:
                 return Path(path).read_bytes()
             bucket, key = parse_s3_uri(path)
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot read ({exc.strerror})") from None
+        except Exception as exc:
+            if type(exc).__name__ in ("NoSuchKey", "ClientError"):
+                raise OutputError(f"{path}: cannot read from S3 ({exc})") from None
+            raise
+
+    def iter_lines(self, path: str) -> Iterator[bytes]:
+        """The file's lines, streamed: a large manifest is never held in memory whole."""
+        try:
+            if self.client is None:
+                with Path(path).open("rb") as f:
+                    yield from f
+                return
+            bucket, key = parse_s3_uri(path)
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            yield from body.iter_lines(chunk_size=1 << 20, keepends=True)
         except OSError as exc:
             raise OutputError(f"{path}: cannot read ({exc.strerror})") from None
         except Exception as exc:
@@ -720,8 +738,8 @@ def read_output(
     files = src.list()
     manifest_rel = _find_manifest(files)
     manifest_path = src.full(manifest_rel)
-    objects, boxes, classes, skipped = _parse_manifest_bytes(
-        src.read_bytes(manifest_path), manifest_path, lenient=lenient
+    objects, boxes, classes, skipped = _parse_manifest_lines(
+        src.iter_lines(manifest_path), manifest_path, lenient=lenient
     )
     answers = _worker_answers(src, files, lenient, skipped)
     consolidations = _consolidations(src, files, lenient, skipped)
@@ -743,8 +761,8 @@ def read_output(
         and (n := int(parts[2])) >= 0
     )
     for n, rel in intermediate:
-        inter, _, _, more = _parse_manifest_bytes(
-            src.read_bytes(src.full(rel)), rel, lenient=lenient
+        inter, _, _, more = _parse_manifest_lines(
+            src.iter_lines(src.full(rel)), rel, lenient=lenient
         )
         skipped.extend(more)
         labeled = inter[inter["attribute"].notna() & inter["failure_reason"].isna()]

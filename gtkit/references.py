@@ -25,6 +25,7 @@ from gtkit.output import read_manifest
 __all__ = [
     "References",
     "file_name",
+    "file_names",
     "read_coco",
     "read_cub",
     "read_gt_manifest",
@@ -34,10 +35,19 @@ __all__ = [
 
 
 def file_name(source: object) -> str | None:
-    """The matching key of an object: the basename of its ``source-ref`` (None for text)."""
+    """The matching key of an object: the basename of its ``source-ref`` (None for text).
+
+    >>> file_name("s3://bucket/birds/0001.jpg ")
+    '0001.jpg'
+    """
     if not isinstance(source, str) or not source:
         return None
-    return PurePosixPath(source.strip()).name
+    return source.strip().rstrip("/").rpartition("/")[2] or None
+
+
+def file_names(sources: pd.Series) -> pd.Series:
+    """:func:`file_name` of every source in a column (None where there is none)."""
+    return pd.Series([file_name(s) for s in sources.tolist()], index=sources.index, dtype="object")
 
 
 @dataclass
@@ -111,11 +121,20 @@ def read_coco(path: str | os.PathLike[str]) -> References:
         else:
             cat_names = {int(c["id"]): str(c["name"]) for c in categories}
         anns = doc.get("annotations") or []
-        names = [images[int(a["image_id"])] for a in anns]
-        classes = [
-            cat_names.get(int(a.get("category_id", -1)), str(a.get("category_id"))) for a in anns
-        ]
-        xywh = np.array([[float(v) for v in a["bbox"]] for a in anns], dtype=np.float64)
+        # Column by column, not one Python object per box: COCO files run to millions of boxes.
+        image_ids = np.fromiter((a["image_id"] for a in anns), dtype=np.int64, count=len(anns))
+        cat_ids = np.fromiter(
+            (a.get("category_id", -1) for a in anns), dtype=np.int64, count=len(anns)
+        )
+        xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+        id_order = np.array(sorted(images), dtype=np.int64)
+        id_names = np.array([images[i] for i in id_order.tolist()], dtype=object)
+        at = np.searchsorted(id_order, image_ids)
+        if len(anns) and (at.max() >= len(id_order) or (id_order[at] != image_ids).any()):
+            raise KeyError("an annotation's image_id names no image")
+        names = id_names[at].tolist() if len(anns) else []
+        categories_seen = {int(c): cat_names.get(int(c), str(int(c))) for c in np.unique(cat_ids)}
+        classes = [categories_seen[c] for c in cat_ids.tolist()]
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ReferenceLabelError(f"{p}: not a COCO file ({exc!r})") from None
     return References(
@@ -236,7 +255,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
             )
         attribute = attributes[0]
     out = out.for_attribute(attribute)
-    names = out.objects.set_index("index")["source"].map(file_name)
+    names = file_names(out.objects.drop_duplicates("index").set_index("index")["source"])
     boxes = out.boxes
     frame = _boxes_frame(
         [str(n) for n in boxes["index"].map(names)],
@@ -251,7 +270,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
     return References(
         frame,
         classes,
-        frozenset(str(n) for n in labeled["source"].map(file_name).dropna()),
+        frozenset(str(n) for n in file_names(labeled["source"]).dropna()),
         str(path),
     )
 
