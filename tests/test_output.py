@@ -261,6 +261,7 @@ _line = st.one_of(_record.map(json.dumps), st.text(max_size=30), st.just(""))
     ['{"a": 1.8446744073709552e+19, "a-metadata": {"type": "groundtruth/image-classification"}}'],
     False,
 )
+@example(['{"a": {}, "a-metadata": {}, "source-ref": ""}', "0\r0"], True)
 def test_generated_manifests_never_crash_with_a_foreign_error(
     lines: list[str], lenient: bool
 ) -> None:
@@ -274,9 +275,9 @@ def test_generated_manifests_never_crash_with_a_foreign_error(
         except OutputError:
             assert not lenient
             return
-        assert out.objects["index"].nunique() + len(out.skipped) == sum(
-            1 for line in path.read_bytes().splitlines() if line.strip()
-        )
+        # JSON Lines: records are separated by "\n" only (a bare "\r" is not a separator).
+        records = sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
+        assert out.objects["index"].nunique() + len(out.skipped) == records
 
 
 def test_coco_export_loads_in_pycocotools(real_fixtures: Path, tmp_path: Path) -> None:
