@@ -9,8 +9,9 @@ import orjson
 
 
 def write_job(folder: Path, objects: int, *, seed: int = 0) -> tuple[Path, Path]:
-    """Write ``output.manifest`` (about 2 boxes per object, a third machine-labeled) and a COCO
-    reference file; return both paths."""
+    """Write ``output.manifest`` (about 2 boxes per object, a third machine-labeled) and an Open
+    Images box CSV of reference boxes (fractions of the 500 x 500 images, as the AWS blog's
+    references were); return both paths."""
     rng = np.random.default_rng(seed)
     counts = rng.integers(0, 5, objects)  # 0-4 boxes, mean 2
     xy = rng.uniform(0, 400, (int(counts.sum()), 2)).round(1)
@@ -19,7 +20,7 @@ def write_job(folder: Path, objects: int, *, seed: int = 0) -> tuple[Path, Path]
     jitter = rng.normal(0, 5, (int(counts.sum()), 2)).round(1)
     human = rng.random(objects) > 0.33
     manifest = folder / "output.manifest"
-    images, annotations = [], []
+    rows: list[str] = ["ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax"]
     at = 0
     with manifest.open("wb") as f:
         for i in range(objects):
@@ -45,22 +46,11 @@ def write_job(folder: Path, objects: int, *, seed: int = 0) -> tuple[Path, Path]
                 },
             }
             f.write(orjson.dumps(line) + b"\n")
-            images.append({"id": i, "file_name": f"{i:08d}.jpg", "width": 500, "height": 500})
             for k in range(n):
-                x, y = xy[at + k] + jitter[at + k]
-                b = [float(x), float(y), float(wh[at + k, 0]), float(wh[at + k, 1])]
-                annotations.append(
-                    {"id": len(annotations), "image_id": i, "category_id": 1, "bbox": b}
-                )
+                x, y = (xy[at + k] + jitter[at + k]) / 500
+                w, h = wh[at + k] / 500
+                rows.append(f"{i:08d},human,/m/015p6,1,{x:.5f},{x + w:.5f},{y:.5f},{y + h:.5f}")
             at += n
-    reference = folder / "reference.json"
-    reference.write_bytes(
-        orjson.dumps(
-            {
-                "images": images,
-                "annotations": annotations,
-                "categories": [{"id": 1, "name": "bird"}],
-            }
-        )
-    )
+    reference = folder / "reference.csv"
+    reference.write_text("\n".join(rows) + "\n")
     return manifest, reference

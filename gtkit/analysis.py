@@ -358,7 +358,8 @@ def _box_scores(
 ) -> np.ndarray:
     lb = label_boxes[label_boxes["index"].isin(position.index)]
     rb = ref.boxes[ref.boxes["file_name"].isin(set(compared["file_name"]))]
-    ref_image = compared.reset_index().set_index("file_name")["index"]  # file -> position
+    # file name -> position among the compared objects (not the dataset object index)
+    ref_image = pd.Series(np.arange(len(compared)), index=compared["file_name"].to_numpy())
     r_img = rb["file_name"].map(ref_image).to_numpy(dtype=np.int64)
     r_xywh = rb[["left", "top", "width", "height"]].to_numpy(dtype=np.float64)
     normalized = rb["normalized"].to_numpy(dtype=bool)

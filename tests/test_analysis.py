@@ -127,6 +127,31 @@ def test_quality_agrees_with_brute_force(
     assert a.quality["auto"] < a.quality["human"]
 
 
+def test_objects_without_references_are_left_out_not_misaligned(
+    blog: tuple[Path, Path, dict[str, list[list[float]]]], tmp_path: Path
+) -> None:
+    job, ref, refs = blog
+    out = read_output(job)
+    doc = json.loads(ref.read_text())
+    dropped = {img["id"] for img in doc["images"][::3]}  # a third of the images lose references
+    doc["images"] = [img for img in doc["images"] if img["id"] not in dropped]
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] not in dropped]
+    (tmp_path / "partial.json").write_text(json.dumps(doc))
+    a = analyze(out, reference=read_coco(tmp_path / "partial.json"))
+    kept = {img["file_name"] for img in doc["images"]}
+    assert a.quality is not None and a.quality["objects_compared"] == len(kept)
+    assert len(a.unmatched_objects) == 1000 - len(kept)
+    expected = []
+    for index, source in zip(out.objects["index"], out.objects["source"], strict=True):
+        name = source.rsplit("/", 1)[1]
+        if name in kept:
+            mine = out.boxes[out.boxes["index"] == index][
+                ["left", "top", "width", "height"]
+            ].to_numpy()
+            expected.append(_brute_image_score(mine, np.array(refs[name]).reshape(-1, 4)))
+    assert a.quality["all"] == pytest.approx(np.mean(expected), abs=1e-12)
+
+
 def test_theta_is_the_largest_confident_set_reaching_the_target(
     blog: tuple[Path, Path, dict[str, list[list[float]]]],
 ) -> None:
