@@ -232,7 +232,8 @@ def analyze(
     view = output.for_attribute(attribute)
     objects = view.objects
     failed = objects["failure_reason"].notna()
-    labeled = objects[~failed].copy()
+    needed = ["index", "source", "human", "confidence", "iteration", "task_type", "job_name"]
+    labeled = objects.loc[~failed, needed]
     labeled["human"] = labeled["human"].fillna(True).astype(bool)
     box_counts = view.boxes.groupby("index").size()
     labeled["boxes"] = labeled["index"].map(box_counts).fillna(0).astype(np.int64)

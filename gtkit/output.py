@@ -226,6 +226,12 @@ class _ManifestParser:
         self.boxes = _Columns(*_BOX_COLS)
         self.classes = _Columns(*_CLASS_COLS)
         self.dates: list[str | None] = []
+        self._shared: dict[Any, Any] = {}
+
+    def intern(self, text: Any) -> Any:
+        """One shared object per repeated value (attribute, job, class names): every line would
+        otherwise hold its own copy, and there are millions of lines."""
+        return self._shared.setdefault(text, text) if type(text) is str else text
 
     def mark(self) -> tuple[int, int, int]:
         """Column lengths now, to undo a line that fails half-way."""
@@ -283,9 +289,10 @@ class _ManifestParser:
         c["index"].append(index)
         c["line"].append(line)
         c["source"].append(source)
-        c["attribute"].append(attr)
+        c["attribute"].append(self.intern(attr))
         kind = meta.get("type")
-        c["task_type"].append(kind[len("groundtruth/") :] if isinstance(kind, str) else None)
+        task = kind[len("groundtruth/") :] if isinstance(kind, str) else None
+        c["task_type"].append(self.intern(task))
         c["human"].append(_human(meta.get("human-annotated")))
         c["confidence"].append(confidence)
         date = meta.get("creation-date")
@@ -293,7 +300,7 @@ class _ManifestParser:
         job = meta.get("job-name")
         if isinstance(job, str) and job.startswith("labeling-job/"):
             job = job[len("labeling-job/") :]
-        c["job_name"].append(job if isinstance(job, str) else None)
+        c["job_name"].append(self.intern(job) if isinstance(job, str) else None)
         reason = meta.get("failure-reason")
         c["failure_reason"].append(reason if isinstance(reason, str) else None)
         c["value"].append(raw)
@@ -319,15 +326,17 @@ class _ManifestParser:
         left, top, w, h = c["left"], c["top"], c["width"], c["height"]
         conf, iw, ih, at = c["confidence"], c["image_width"], c["image_height"], c["attribute"]
         n_conf = len(confidences)
+        intern = self.intern
+        attr_shared = intern(attr)
         total = 0.0
         counted = 0
         for i, box in enumerate(annotations):
             get = box.get
             class_id = get("class_id")
             ids.append(index)
-            at.append(attr)
+            at.append(attr_shared)
             cls.append(class_id)
-            names_out.append(names(str(class_id)))
+            names_out.append(intern(names(str(class_id))))
             left.append(get("left"))
             top.append(get("top"))
             w.append(get("width"))
@@ -351,9 +360,9 @@ class _ManifestParser:
 
         def add(class_id: int, name: Any, conf: float) -> None:
             c["index"].append(index)
-            c["attribute"].append(attr)
+            c["attribute"].append(self.intern(attr))
             c["class_id"].append(class_id)
-            c["class_name"].append(name if isinstance(name, str) else None)
+            c["class_name"].append(self.intern(name) if isinstance(name, str) else None)
             c["confidence"].append(conf)
 
         color_map = meta.get("internal-color-map")
