@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import orjson
 import pandas as pd
+from botocore.exceptions import ClientError
 
 from gtkit._io import is_s3, join_uri, parse_s3_uri, s3_client
 from gtkit.errors import OutputError, Problem
@@ -510,6 +512,17 @@ def read_manifest(
 
 
 # ---------------------------------------------------------------------- output trees
+@contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Turn a failed local or S3 read into an OutputError naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read ({exc.strerror})") from None
+    except ClientError as exc:
+        raise OutputError(f"{path}: cannot read from S3 ({exc})") from None
+
+
 class _Source:
     """A local folder or an S3 prefix, listed once and read file by file."""
 
@@ -537,21 +550,15 @@ class _Source:
         return sorted(out)
 
     def read_bytes(self, path: str) -> bytes:
-        try:
+        with _reading(path):
             if self.client is None:
                 return Path(path).read_bytes()
             bucket, key = parse_s3_uri(path)
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot read ({exc.strerror})") from None
-        except Exception as exc:
-            if type(exc).__name__ in ("NoSuchKey", "ClientError"):
-                raise OutputError(f"{path}: cannot read from S3 ({exc})") from None
-            raise
 
     def iter_lines(self, path: str) -> Iterator[bytes]:
         """The file's lines, streamed: a large manifest is never held in memory whole."""
-        try:
+        with _reading(path):
             if self.client is None:
                 with Path(path).open("rb") as f:
                     yield from f
@@ -559,12 +566,6 @@ class _Source:
             bucket, key = parse_s3_uri(path)
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
             yield from body.iter_lines(chunk_size=1 << 20, keepends=True)
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot read ({exc.strerror})") from None
-        except Exception as exc:
-            if type(exc).__name__ in ("NoSuchKey", "ClientError"):
-                raise OutputError(f"{path}: cannot read from S3 ({exc})") from None
-            raise
 
     def full(self, relative: str) -> str:
         return join_uri(self.root, relative) if self.client else str(Path(self.root) / relative)

@@ -99,3 +99,19 @@ def write_blog_tree(root: Path, *, seed: int = 0) -> dict[str, list[list[float]]
     out.mkdir(parents=True)
     (out / "output.manifest").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return references
+
+
+def write_coco(
+    references: dict[str, list[list[float]]], path: Path, *, category_id: int = 1
+) -> Path:
+    """Write reference boxes (by file name, xywh px, 500 x 400 images) as a COCO file."""
+    coco = {
+        "images": [{"id": i, "file_name": n, "width": 500, "height": 400} for i, n in enumerate(references)],
+        "annotations": [
+            {"id": 1000 * i + k, "image_id": i, "category_id": category_id, "bbox": b}
+            for i, boxes in enumerate(references.values()) for k, b in enumerate(boxes)
+        ],
+        "categories": [{"id": category_id, "name": "bird"}],
+    }  # fmt: skip
+    path.write_text(json.dumps(coco))
+    return path

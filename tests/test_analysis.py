@@ -26,7 +26,7 @@ from gtkit.references import (
 )
 from gtkit.report import write_report
 
-from .blog_tree import JOB, write_blog_tree
+from .blog_tree import JOB, write_blog_tree, write_coco
 
 IC = (
     "aws__amazon-sagemaker-examples/prepare_data/"
@@ -37,16 +37,8 @@ IC = (
 @pytest.fixture
 def blog(tmp_path: Path) -> tuple[Path, Path, dict[str, list[list[float]]]]:
     refs = write_blog_tree(tmp_path)
-    coco = {
-        "images": [{"id": i, "file_name": n, "width": 500, "height": 400} for i, n in enumerate(refs)],
-        "annotations": [
-            {"id": 1000 * i + k, "image_id": i, "category_id": 7, "bbox": b}
-            for i, bs in enumerate(refs.values()) for k, b in enumerate(bs)
-        ],
-        "categories": [{"id": 7, "name": "bird"}],
-    }  # fmt: skip
-    ref = tmp_path / "reference.json"
-    ref.write_text(json.dumps(coco))
+    # category id 7: COCO category ids need not match Ground Truth class ids; names match
+    ref = write_coco(refs, tmp_path / "reference.json", category_id=7)
     return tmp_path / JOB, ref, refs
 
 

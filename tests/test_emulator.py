@@ -24,7 +24,7 @@ from gtkit.output import read_output
 from gtkit.references import read_coco
 from gtkit.spec import LabelingJobSpec
 
-from .blog_tree import write_blog_tree
+from .blog_tree import write_blog_tree, write_coco
 
 _MODEL = botocore.session.get_session().get_service_model("sagemaker")
 
@@ -60,16 +60,7 @@ def check_shape(value: Any, shape: Any, path: str = "") -> None:
 @pytest.fixture
 def references(tmp_path: Path) -> tuple[Path, list[str]]:
     refs = write_blog_tree(tmp_path / "tree")
-    coco = {
-        "images": [{"id": i, "file_name": n, "width": 500, "height": 400} for i, n in enumerate(refs)],
-        "annotations": [
-            {"id": 1000 * i + k, "image_id": i, "category_id": 1, "bbox": b}
-            for i, bs in enumerate(refs.values()) for k, b in enumerate(bs)
-        ],
-        "categories": [{"id": 1, "name": "bird"}],
-    }  # fmt: skip
-    path = tmp_path / "reference.json"
-    path.write_text(json.dumps(coco))
+    path = write_coco(refs, tmp_path / "reference.json")
     return path, list(refs)
 
 
