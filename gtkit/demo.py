@@ -9,6 +9,7 @@ against gtkit's Ground Truth emulator and moto: no AWS account, no network.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -107,6 +108,8 @@ def run_demo(
     """
     if aws and (not bucket or not role_arn):
         raise GtkitError("--aws needs --bucket and --role-arn (your bucket and Ground Truth role)")
+    if not aws and importlib.util.find_spec("moto") is None:
+        raise GtkitError("the offline demo runs on moto: pip install 'gtkit[emulator]'")
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         if not overwrite:

@@ -10,7 +10,7 @@ import pytest
 
 from gtkit.cli import main
 from gtkit.demo import make_dataset, run_demo
-from gtkit.errors import OverwriteError
+from gtkit.errors import GtkitError, OverwriteError
 from gtkit.references import read_coco
 
 
@@ -61,3 +61,17 @@ def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "report:" in out and (tmp_path / "d" / "report.html").exists()
     assert main(["demo", "--out", str(tmp_path / "d"), "--aws"]) == 2
     assert "--bucket" in capsys.readouterr().err
+
+
+def test_without_moto_the_demo_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "moto" else real(name, *a)
+    )
+    with pytest.raises(GtkitError, match=r"gtkit\[emulator\]"):
+        run_demo(tmp_path / "x", objects=3, progress=False, echo=lambda _: None)
+    assert not (tmp_path / "x").exists()

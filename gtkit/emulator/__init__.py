@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 
 from gtkit.emulator._service import SUPPORTED_TASKS, Backend, activate, deactivate, install_hook
 from gtkit.emulator._simulation import ModelBehaviour, Workforce
+from gtkit.errors import GtkitError
 from gtkit.references import References, read_references
 
 __all__ = ["SUPPORTED_TASKS", "Emulator", "ModelBehaviour", "Workforce", "emulate"]
@@ -61,7 +62,12 @@ def emulate(
     )
     with ExitStack() as stack:
         if moto:
-            from moto import mock_aws
+            try:
+                from moto import mock_aws
+            except ImportError:
+                raise GtkitError(
+                    "the offline emulator needs moto: pip install 'gtkit[emulator]'"
+                ) from None
 
             stack.enter_context(mock_aws())
         activate(backend)
