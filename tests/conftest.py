@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+# The real Ground Truth files live beside the project (../shared), read in place, never copied.
+FIXTURES = Path(
+    os.environ.get("GTKIT_REAL_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,5 +33,5 @@ def _fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 def real_fixtures() -> Path:
     """The read-only folder of real Ground Truth output files (``shared/fixtures/real``)."""
     if not FIXTURES.is_dir():
-        pytest.fail(f"real fixtures not found at {FIXTURES}")
+        pytest.fail(f"real fixtures not found at {FIXTURES} (set GTKIT_REAL_FIXTURES)")
     return FIXTURES
