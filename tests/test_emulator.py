@@ -301,3 +301,23 @@ def test_cli_job_commands(
     assert main(["job", "download", "cli-job", "--out", str(tmp_path / "dl")]) == 2
     assert main(["job", "status", "missing"]) == 2
     assert "Could not find labeling job" in capsys.readouterr().err
+
+
+def test_same_seed_same_labels(references: tuple[Path, list[str]], tmp_path: Path) -> None:
+    path, names = references
+    boxes = []
+    for run in range(2):
+        with emulate(references=path, seed=7):
+            boto3.client("s3").create_bucket(Bucket="birds")
+            write_manifest(
+                records_from_uris(f"s3://birds/images/{n}" for n in names[:200]),
+                "s3://birds/in/input.manifest",
+            )
+            client = LabelingJobClient(sleep=lambda _: None)
+            client.create(spec())
+            client.wait("birds", progress=False)
+            out = read_output(client.download("birds", tmp_path / f"run{run}"))
+            boxes.append(out.boxes)
+            iterations = out.objects["iteration"].tolist()
+    assert boxes[0].equals(boxes[1]) and len(boxes[0]) > 0
+    assert len(set(iterations)) >= 3
