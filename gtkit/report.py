@@ -33,12 +33,12 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _money(value: object) -> str:
-    return "n/a" if value is None else f"${float(value):,.2f}"  # type: ignore[arg-type]
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
 
 
-def _score(value: object) -> str:
-    return "n/a" if value is None else f"{float(value):.3f}"  # type: ignore[arg-type]
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def headline(analysis: Analysis) -> list[str]:
@@ -95,13 +95,13 @@ def render_report(
             lambda v: "n/a" if v is None or pd.isna(v) else f"${v:,.2f}"
         )
 
-    def show(key: str, value: object) -> str:
+    def show(key: str, value: float | None) -> str:
         if value is None:
             return "n/a"
         if key == "savings_fraction":
-            return f"{float(value):.1%}"  # type: ignore[arg-type]
+            return f"{value:.1%}"
         if "cost" in key or key == "savings":
-            return f"${float(value):,.4f}"  # type: ignore[arg-type]
+            return f"${value:,.4f}"
         return str(value)
 
     totals = pd.DataFrame(

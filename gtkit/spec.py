@@ -408,7 +408,6 @@ class LabelingJobSpec:
             label_attribute=label_attribute or r["LabelAttributeName"],
             initial_model_arn=model or self.initial_model_arn,
             label_category_uri=None,
-            template_uri=None if self.template_uri is None else self.template_uri,
         )
 
 
