@@ -101,6 +101,28 @@ def test_100k_keys_with_bounded_memory(tmp_path: Path) -> None:
     assert large < 5_000_000, large
 
 
+def test_100k_keys_in_moto_stream_page_by_page(s3: Any, tmp_path: Path) -> None:
+    """100,000 keys in a moto bucket: gtkit lists one page ahead of what it writes, no more."""
+    fill_bucket(100_000)
+    pages = 0
+
+    def count(**_: Any) -> None:
+        nonlocal pages
+        pages += 1
+
+    s3.meta.events.register("after-call.s3.ListObjectsV2", count)
+
+    def watched() -> Iterator[str]:
+        for k, uri in enumerate(iter_s3_uris("s3://data/images/", client=s3)):
+            # item k (0-based) needs page k // 1000 + 1; a reader holding the listing would be ahead
+            assert pages <= k // 1000 + 1, (k, pages)
+            yield uri
+
+    n = write_manifest(records_from_uris(watched()), tmp_path / "big.manifest")
+    assert n == 100_000 and pages == 101  # 100 full pages and the one with the .txt key
+    assert (tmp_path / "big.manifest").read_bytes().count(b"\n") == 100_000
+
+
 def test_never_overwrites_without_the_flag(s3: object, tmp_path: Path) -> None:
     out = tmp_path / "m.manifest"
     write_manifest(records_from_texts(["a"]), out)
