@@ -223,8 +223,8 @@ def analyze(
     if attribute is None:
         if len(attributes) != 1:
             raise GtkitError(
-                f"{output.manifest}: choose one label attribute of: "
-                f"{', '.join(attributes) or '(none found)'}"
+                f"{output.manifest}: choose one label attribute (--attribute, or attribute=) "
+                f"of: {', '.join(attributes) or '(none found)'}"
             )
         attribute = attributes[0]
     elif attribute not in attributes:

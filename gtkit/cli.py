@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtkit import __version__
 from gtkit.errors import GtkitError
 
@@ -31,7 +33,10 @@ def _manifest_build(args: argparse.Namespace) -> int:
 
     extensions = args.ext or manifest.IMAGE_EXTENSIONS
     if args.text:
-        lines = Path(args.source).read_text(encoding="utf-8").splitlines()
+        try:
+            lines = Path(args.source).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GtkitError(f"{args.source}: cannot read as UTF-8 text ({exc})") from None
         records: Any = manifest.records_from_texts(line for line in lines if line.strip())
     elif args.source.startswith("s3://"):
         records = manifest.records_from_uris(
@@ -374,6 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except GtkitError as exc:
         print(f"gtkit: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a missing or unreadable file named on the command line
+        print(f"gtkit: error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:  # credentials, region, network, permissions
+        print(f"gtkit: error: AWS: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gtkit: interrupted", file=sys.stderr)

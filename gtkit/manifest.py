@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from botocore.exceptions import ClientError
 
 from gtkit._io import (
     atomic_writer,
@@ -225,6 +226,16 @@ def _iter_lines(source: str | os.PathLike[str], client: S3Client | None) -> Iter
         yield from f
 
 
+def _readable_lines(source: str | os.PathLike[str], client: S3Client | None) -> Iterator[bytes]:
+    """The manifest's lines, streamed; a file that cannot be read is a ManifestError."""
+    try:
+        yield from _iter_lines(source, client)
+    except OSError as exc:
+        raise ManifestError([Problem(str(source), f"cannot read: {exc.strerror}")]) from None
+    except ClientError as exc:
+        raise ManifestError([Problem(str(source), f"cannot read from S3: {exc}")]) from None
+
+
 def check_manifest(
     source: str | os.PathLike[str],
     *,
@@ -239,7 +250,7 @@ def check_manifest(
     """
     report = ManifestReport(str(source))
     seen: dict[str, int] = {}
-    for number, raw in enumerate(_iter_lines(source, client), start=1):
+    for number, raw in enumerate(_readable_lines(source, client), start=1):
         where = f"{source}:{number}"
         try:
             line = raw.decode("utf-8")

@@ -103,7 +103,11 @@ def read_coco(path: str | os.PathLike[str]) -> References:
     """Read a COCO JSON file: ``images`` with ``file_name``, ``annotations`` with ``bbox`` (px)."""
     p = Path(path)
     try:
-        doc = orjson.loads(p.read_bytes())
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
+    try:
+        doc = orjson.loads(data)
         if isinstance(doc, list):
             return _class_list(doc, p)
         images = {

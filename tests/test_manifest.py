@@ -271,3 +271,29 @@ def test_cli_job_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["job", "plan", str(config)]) == 2
     err = capsys.readouterr().err
     assert "workers" in err and "name" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["manifest", "check", "/nonexistent.manifest"],
+        ["manifest", "build", "--text", "/nonexistent.txt", "--out", "/tmp/never.manifest"],
+        ["job", "plan", "/nonexistent.yaml"],
+        ["analyze", "/nonexistent-output"],
+    ],
+)
+def test_cli_missing_files_are_one_line_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gtkit: error:") and "nonexistent" in err and "Traceback" not in err
+
+
+def test_cli_without_credentials_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["job", "status", "some-job", "--region", "us-east-1"]) == 2
+    assert "Unable to locate credentials" in capsys.readouterr().err
