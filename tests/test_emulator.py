@@ -321,3 +321,22 @@ def test_same_seed_same_labels(references: tuple[Path, list[str]], tmp_path: Pat
             iterations = out.objects["iteration"].tolist()
     assert boxes[0].equals(boxes[1]) and len(boxes[0]) > 0
     assert len(set(iterations)) >= 3
+
+
+def test_list_pages_through_many_jobs(bucket: list[str]) -> None:
+    write_manifest(
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket[:5]),
+        "s3://birds/in/input.manifest",
+    )
+    client = LabelingJobClient(sleep=lambda _: None)
+    for k in range(13):  # more than one page (the service's default page holds 10)
+        client.create(spec(name=f"job-{k:02d}", auto_labeling=False))
+    client.wait("job-03", progress=False)
+    names = [j["LabelingJobName"] for j in client.list()]
+    assert sorted(names) == [f"job-{k:02d}" for k in range(13)]
+    assert [j["LabelingJobName"] for j in client.list(status="Completed")] == ["job-03"]
+    assert [j["LabelingJobName"] for j in client.list(name_contains="JOB-1")] == [
+        "job-12",
+        "job-11",
+        "job-10",
+    ]

@@ -132,7 +132,8 @@ class Backend:
         name = str(params.get("LabelingJobName", ""))
         if (region, name.lower()) in self.jobs:
             raise _error(model, op, "ResourceInUse", f"A job with this name already exists: {name}")
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(timezone.utc)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the service keeps ms
         arn = f"arn:aws:sagemaker:{region}:{self.account}:labeling-job/{name.lower()}"
         s3 = boto3.client("s3", region_name=region)
         labels = self._labels(s3, params, model)
@@ -322,9 +323,11 @@ class Backend:
             ]
         if "StatusEquals" in params:
             jobs = [j for j in jobs if j.status == params["StatusEquals"]]
-        key = {"Name": lambda j: j.request["LabelingJobName"], "Status": lambda j: j.status}.get(
-            str(params.get("SortBy", "CreationTime")), lambda j: j.created
-        )
+        order = {id(j): n for n, j in enumerate(self.jobs.values())}  # creation order breaks ties
+        key = {
+            "Name": lambda j: (j.request["LabelingJobName"], order[id(j)]),
+            "Status": lambda j: (j.status, order[id(j)]),
+        }.get(str(params.get("SortBy", "CreationTime")), lambda j: (j.created, order[id(j)]))
         jobs.sort(key=key, reverse=params.get("SortOrder", "Ascending") == "Descending")
         start = int(params.get("NextToken", 0) or 0)
         size = int(params.get("MaxResults", 10))
