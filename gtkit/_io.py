@@ -131,9 +131,22 @@ def upload_file_safely(
     client.upload_file(str(local), bucket, key)
 
 
-def put_bytes_safely(client: S3Client, uri: str, data: bytes, *, overwrite: bool = False) -> None:
-    """Put ``data`` at ``uri``, refusing to replace an existing object unless told to."""
-    if not overwrite and s3_size(client, uri) is not None:
-        raise OverwriteError(f"{uri} exists; pass overwrite=True (--overwrite) to replace it")
+def put_bytes_safely(
+    client: S3Client,
+    uri: str,
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    keep_identical: bool = False,
+) -> None:
+    """Put ``data`` at ``uri``, refusing to replace an existing object unless told to.
+
+    With ``keep_identical``, an existing object with exactly these bytes is left as it is and is
+    not an error (a retried operation); one with other bytes still is.
+    """
     bucket, key = parse_s3_uri(uri)
+    if not overwrite and s3_size(client, uri) is not None:
+        if keep_identical and client.get_object(Bucket=bucket, Key=key)["Body"].read() == data:
+            return
+        raise OverwriteError(f"{uri} exists; pass overwrite=True (--overwrite) to replace it")
     client.put_object(Bucket=bucket, Key=key, Body=data)

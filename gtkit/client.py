@@ -140,35 +140,14 @@ class LabelingJobClient:
         return self.describe(spec.name)
 
     def _stage(self, spec: LabelingJobSpec, short: str, full: str) -> None:
-        try:
-            write_job_files(spec, short_instructions=short, full_instructions=full, client=self.s3)
-        except OverwriteError:
-            # Same content already there (a retried create) is fine; different content is not.
-            expected = orjson.dumps(spec.label_categories(), option=orjson.OPT_INDENT_2)
-            bucket, key = parse_s3_uri(spec.category_uri)
-            current = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            if current != expected:
-                raise
-            if spec.worker_template_uri and spec.template_uri is None:
-                from gtkit.worker_ui import render_template
-
-                title = spec.to_request()["HumanTaskConfig"]["TaskTitle"]
-                body = render_template(
-                    spec.task,
-                    header=spec.title or title,
-                    short_instructions=short,
-                    full_instructions=full,
-                )
-                bucket, key = parse_s3_uri(spec.worker_template_uri)
-                try:
-                    there = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                except ClientError:
-                    self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-                    return
-                if there != body.encode():
-                    raise OverwriteError(
-                        f"{spec.worker_template_uri} exists with other content; nothing replaced"
-                    ) from None
+        # A retried create finds its own files there: the same content is fine, other is not.
+        write_job_files(
+            spec,
+            short_instructions=short,
+            full_instructions=full,
+            keep_identical=True,
+            client=self.s3,
+        )
 
     def list(
         self, *, status: str | None = None, name_contains: str | None = None

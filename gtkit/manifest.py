@@ -186,12 +186,17 @@ def write_json(
     dest: str | os.PathLike[str],
     *,
     overwrite: bool = False,
+    keep_identical: bool = False,
     client: S3Client | None = None,
 ) -> None:
-    """Write one JSON document (a label-category file, a describe response) locally or to S3."""
+    """Write one JSON document (a label-category file, a describe response) locally or to S3.
+
+    ``keep_identical`` (S3): an object already holding exactly this document is not an error.
+    """
     body = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC)
     if is_s3(dest):
-        put_bytes_safely(s3_client(client=client), str(dest), body, overwrite=overwrite)
+        s3 = s3_client(client=client)
+        put_bytes_safely(s3, str(dest), body, overwrite=overwrite, keep_identical=keep_identical)
         return
     with atomic_writer(dest, overwrite=overwrite) as f:
         f.write(body)
@@ -313,20 +318,28 @@ def write_job_files(
     short_instructions: str = "",
     full_instructions: str = "",
     overwrite: bool = False,
+    keep_identical: bool = False,
     client: S3Client | None = None,
 ) -> dict[str, str]:
     """Write a job's label-category file and filled worker template beside its manifest.
 
     Returns ``{"label_categories": uri, "template": uri}`` (no template where the task uses a
     built-in worker UI or your own ``template_uri``). Never replaces an existing object unless
-    ``overwrite`` is true.
+    ``overwrite`` is true; with ``keep_identical``, files already there with the same content
+    are fine (a retried create).
     """
     from gtkit.worker_ui import render_template
 
     spec.check()
     s3 = s3_client(client=client)
     written = {"label_categories": spec.category_uri}
-    write_json(spec.label_categories(), spec.category_uri, overwrite=overwrite, client=s3)
+    write_json(
+        spec.label_categories(),
+        spec.category_uri,
+        overwrite=overwrite,
+        keep_identical=keep_identical,
+        client=s3,
+    )
     if spec.template_uri is None and spec.worker_template_uri is not None:
         body = render_template(
             spec.task,
@@ -334,6 +347,12 @@ def write_job_files(
             short_instructions=short_instructions,
             full_instructions=full_instructions,
         )
-        put_bytes_safely(s3, spec.worker_template_uri, body.encode(), overwrite=overwrite)
+        put_bytes_safely(
+            s3,
+            spec.worker_template_uri,
+            body.encode(),
+            overwrite=overwrite,
+            keep_identical=keep_identical,
+        )
         written["template"] = spec.worker_template_uri
     return written

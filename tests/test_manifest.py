@@ -238,6 +238,12 @@ def test_job_files_are_written_beside_the_manifest(s3: object) -> None:
     assert doc == {"document-version": "2018-11-28", "labels": [{"label": "bird"}]}
     with pytest.raises(OverwriteError):
         write_job_files(spec)
+    # a retried create: the same files are fine, different ones are never replaced
+    write_job_files(spec, short_instructions="Box every bird", keep_identical=True)
+    with pytest.raises(OverwriteError):
+        write_job_files(spec, short_instructions="Box every cat", keep_identical=True)
+    body = client.get_object(Bucket="data", Key="jobs/birds.template.liquid.html")["Body"].read()
+    assert b"Box every bird" in body and b"Box every cat" not in body
 
 
 def test_cli_manifest_build_and_check(
