@@ -452,6 +452,13 @@ def _int(value: Any) -> int:
     return number if -_INT64_MAX <= number <= _INT64_MAX else -1
 
 
+def _skip(problem: Problem, lenient: bool, skipped: list[Problem]) -> None:
+    """Raise OutputError for malformed input or, reading leniently, list it as skipped."""
+    if not lenient:
+        raise OutputError(str(problem)) from None
+    skipped.append(problem)
+
+
 def _iter_records(
     lines: Iterable[bytes], name: str, lenient: bool, skipped: list[Problem]
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
@@ -471,9 +478,7 @@ def _iter_records(
                 continue
             kind = type(record).__name__
             problem = Problem(f"{name}:{number}", f"expected a JSON object, got {kind}")
-        if not lenient:
-            raise OutputError(str(problem))
-        skipped.append(problem)
+        _skip(problem, lenient, skipped)
 
 
 def _parse_manifest_lines(
@@ -489,9 +494,7 @@ def _parse_manifest_lines(
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
             parser.rollback(mark)
             problem = Problem(f"{name}:{number}", f"unexpected label shape ({exc!r})")
-            if not lenient:
-                raise OutputError(str(problem)) from None
-            skipped.append(problem)
+            _skip(problem, lenient, skipped)
     objects, boxes, classes = parser.frames()
     return objects, boxes, classes, skipped
 
@@ -637,18 +640,14 @@ def _worker_answers(
             index = -1
         if iteration is None or index < 0:
             problem = Problem(rel, "worker response outside iteration-<N>/<datasetObjectId>/")
-            if not lenient:
-                raise OutputError(str(problem))
-            skipped.append(problem)
+            _skip(problem, lenient, skipped)
             continue
         try:
             doc = orjson.loads(src.read_bytes(src.full(rel)))
             answers = doc["answers"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             problem = Problem(f"{rel}:1", f"not a worker-response document ({exc})")
-            if not lenient:
-                raise OutputError(str(problem)) from None
-            skipped.append(problem)
+            _skip(problem, lenient, skipped)
             continue
         for answer in answers:
             cols.cols["index"].append(index)
@@ -680,9 +679,7 @@ def _consolidations(
             ids = [int(item["datasetObjectId"]) for item in doc]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             problem = Problem(f"{rel}:1", f"not a consolidation response ({exc})")
-            if not lenient:
-                raise OutputError(str(problem)) from None
-            skipped.append(problem)
+            _skip(problem, lenient, skipped)
             continue
         if iteration is None:
             continue
@@ -714,9 +711,7 @@ def _auto_labels(
                 record = orjson.loads(body) if body.strip() else {}
             except orjson.JSONDecodeError as exc:
                 problem = Problem(f"{rel}:{number}", f"not 'token JSON': {exc}")
-                if not lenient:
-                    raise OutputError(str(problem)) from None
-                skipped.append(problem)
+                _skip(problem, lenient, skipped)
                 continue
             key = token.decode(errors="replace")
             source = _source_of(record) if isinstance(record, dict) else None
