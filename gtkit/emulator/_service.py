@@ -22,8 +22,8 @@ import botocore.handlers
 import numpy as np
 import orjson
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
-from botocore.model import ServiceModel
 
 from gtkit.emulator._simulation import (
     JobState,
@@ -31,7 +31,6 @@ from gtkit.emulator._simulation import (
     Truth,
     Workforce,
     finish,
-    manifest_bytes,
     step,
 )
 from gtkit.references import References
@@ -47,10 +46,8 @@ class _Raw:
         return [b""]
 
 
-def _ok() -> AWSResponse:
-    from botocore.compat import HTTPHeaders
-
-    return AWSResponse("https://sagemaker.emulated.gtkit", 200, HTTPHeaders(), _Raw())
+def _http(status: int) -> AWSResponse:
+    return AWSResponse("https://sagemaker.emulated.gtkit", status, HTTPHeaders(), _Raw())
 
 
 def _metadata() -> dict[str, Any]:
@@ -69,10 +66,6 @@ class _ServiceError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def _error(model: ServiceModel, operation: str, code: str, message: str) -> _ServiceError:
-    return _ServiceError(code, message)
 
 
 @dataclass
@@ -101,55 +94,48 @@ class Backend:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ dispatch
-    def handle(
-        self, operation: str, region: str, params: dict[str, Any], model: ServiceModel
-    ) -> dict[str, Any] | None:
+    def handle(self, operation: str, region: str, params: dict[str, Any]) -> dict[str, Any] | None:
         with self.lock:
             if operation == "CreateLabelingJob":
-                return self.create(region, params, model)
+                return self.create(region, params)
             if operation == "DescribeLabelingJob":
-                return self.describe(region, params, model)
+                return self.describe(region, params)
             if operation == "ListLabelingJobs":
                 return self.list(region, params)
             if operation == "StopLabelingJob":
-                return self.stop(region, params, model)
+                return self.stop(region, params)
         return None
 
-    def _get(
-        self, region: str, params: Mapping[str, Any], model: ServiceModel, operation: str
-    ) -> _Job:
+    def _get(self, region: str, params: Mapping[str, Any]) -> _Job:
         name = str(params.get("LabelingJobName", ""))
         job = self.jobs.get((region, name.lower()))
         if job is None:
-            raise _error(
-                model, operation, "ResourceNotFound", f"Could not find labeling job '{name}'."
-            )
+            raise _ServiceError("ResourceNotFound", f"Could not find labeling job '{name}'.")
         return job
 
     # ------------------------------------------------------------------ create
-    def create(self, region: str, params: dict[str, Any], model: ServiceModel) -> dict[str, Any]:
-        op = "CreateLabelingJob"
+    def create(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         name = str(params.get("LabelingJobName", ""))
         if (region, name.lower()) in self.jobs:
-            raise _error(model, op, "ResourceInUse", f"A job with this name already exists: {name}")
+            raise _ServiceError("ResourceInUse", f"A job with this name already exists: {name}")
         now = datetime.now(timezone.utc)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the service keeps ms
         arn = f"arn:aws:sagemaker:{region}:{self.account}:labeling-job/{name.lower()}"
         s3 = boto3.client("s3", region_name=region)
-        labels = self._labels(s3, params, model)
+        labels = self._labels(s3, params)
         describe_like = {**params, "LabelingJobArn": arn}
         try:
             spec = LabelingJobSpec.from_describe(describe_like, labels=labels)
         except (KeyError, TypeError, IndexError) as exc:
-            raise _error(model, op, "ValidationException", f"Malformed request: {exc!r}") from None
+            raise _ServiceError("ValidationException", f"Malformed request: {exc!r}") from None
         problems = spec.problems()
         if problems:
-            raise _error(model, op, "ValidationException", "; ".join(str(p) for p in problems))
+            raise _ServiceError("ValidationException", "; ".join(str(p) for p in problems))
         if spec.task not in SUPPORTED_TASKS:
-            raise _error(
-                model, op, "ValidationException",
+            raise _ServiceError(
+                "ValidationException",
                 f"the gtkit emulator runs only {', '.join(SUPPORTED_TASKS)} jobs, not {spec.task}",
-            )  # fmt: skip
+            )
         job = _Job(request=params, state=None, arn=arn, created=now)
         self.jobs[(region, name.lower())] = job
         try:
@@ -158,7 +144,7 @@ class Backend:
             job.failure = f"ClientError: {exc}"
         return {"LabelingJobArn": arn, "ResponseMetadata": _metadata()}
 
-    def _labels(self, s3: Any, params: Mapping[str, Any], model: ServiceModel) -> list[str]:
+    def _labels(self, s3: Any, params: Mapping[str, Any]) -> list[str]:
         uri = params.get("LabelCategoryConfigS3Uri")
         if not uri:
             return []
@@ -167,15 +153,15 @@ class Backend:
             doc = orjson.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             return [str(item["label"]) for item in doc["labels"]]
         except ClientError:
-            raise _error(
-                model, "CreateLabelingJob", "ValidationException",
+            raise _ServiceError(
+                "ValidationException",
                 f"Cannot read the label category file {uri}",
-            ) from None  # fmt: skip
+            ) from None
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise _error(
-                model, "CreateLabelingJob", "ValidationException",
+            raise _ServiceError(
+                "ValidationException",
                 f"Label category file {uri} is not valid: {exc!r}",
-            ) from None  # fmt: skip
+            ) from None
 
     def _state(
         self, spec: LabelingJobSpec, params: Mapping[str, Any], s3: Any, now: datetime
@@ -271,10 +257,8 @@ class Backend:
         if state.done:
             job.status = "Completed"
 
-    def describe(
-        self, region: str, params: Mapping[str, Any], model: ServiceModel
-    ) -> dict[str, Any]:
-        job = self._get(region, params, model, "DescribeLabelingJob")
+    def describe(self, region: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        job = self._get(region, params)
         self._advance(job)
         return {**self._describe(job), "ResponseMetadata": _metadata()}
 
@@ -357,13 +341,13 @@ class Backend:
             out["NextToken"] = str(start + size)
         return out
 
-    def stop(self, region: str, params: Mapping[str, Any], model: ServiceModel) -> dict[str, Any]:
-        job = self._get(region, params, model, "StopLabelingJob")
+    def stop(self, region: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        job = self._get(region, params)
         if job.status in ("Completed", "Failed", "Stopped"):
-            raise _error(
-                model, "StopLabelingJob", "ValidationException",
+            raise _ServiceError(
+                "ValidationException",
                 f"Labeling job {job.request['LabelingJobName']} is already {job.status}",
-            )  # fmt: skip
+            )
         job.stop_requested = True
         job.status = "Stopping"
         return {"ResponseMetadata": _metadata()}
@@ -386,19 +370,17 @@ def _handler(
     request = orjson.loads(body) if body else {}
     region = (context or {}).get("client_region") or _region_of(params)
     try:
-        result = _active[-1].handle(model.name, region, request, model.service_model)
+        result = _active[-1].handle(model.name, region, request)
     except _ServiceError as exc:
         # A 400 answer: botocore raises the client's own modeled exception class for it.
-        from botocore.compat import HTTPHeaders
-
         error = {
             "Error": {"Code": exc.code, "Message": exc.message},
             "ResponseMetadata": {**_metadata(), "HTTPStatusCode": 400},
         }
-        return AWSResponse("https://sagemaker.emulated.gtkit", 400, HTTPHeaders(), _Raw()), error
+        return _http(400), error
     if result is None:
         return None
-    return _ok(), result
+    return _http(200), result
 
 
 def _region_of(params: Mapping[str, Any]) -> str:
@@ -440,4 +422,4 @@ def deactivate(backend: Backend) -> None:
     _active.remove(backend)
 
 
-__all__ = ["SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook", "manifest_bytes"]
+__all__ = ["SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook"]
