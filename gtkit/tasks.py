@@ -187,24 +187,13 @@ def public_workteam_arn(region: str) -> str:
     )
 
 
-def _video_frame(name: str, suffix: str, ui: str | None, output: str) -> TaskType:
+def _frame_task(modality: Modality, name: str, suffix: str, ui: str, output: str) -> TaskType:
+    """A video-frame or 3D point-cloud task: built-in UI, ``-ref`` attribute, private workforce
+    only, up to 30 days per task."""
     return TaskType(
         name,
         suffix,
-        Modality.VIDEO_FRAME,
-        output,
-        human_task_ui=ui,
-        attribute_rule=AttributeRule.MUST_END_REF,
-        prices=(),
-        max_task_seconds=_THIRTY_DAYS,
-    )
-
-
-def _point_cloud(name: str, suffix: str, ui: str, output: str) -> TaskType:
-    return TaskType(
-        name,
-        suffix,
-        Modality.POINT_CLOUD,
+        modality,
         output,
         human_task_ui=ui,
         attribute_rule=AttributeRule.MUST_END_REF,
@@ -320,61 +309,71 @@ _ALL: tuple[TaskType, ...] = (
         template="video-classification.liquid.html",
         min_labels=2,
     ),
-    _video_frame(
+    _frame_task(
+        Modality.VIDEO_FRAME,
         "video-object-detection",
         "VideoObjectDetection",
         "VideoObjectDetection",
         "groundtruth/video-object-detection",
     ),
-    _video_frame(
+    _frame_task(
+        Modality.VIDEO_FRAME,
         "video-object-tracking",
         "VideoObjectTracking",
         "VideoObjectTracking",
         "groundtruth/video-object-tracking",
     ),
-    _video_frame(
+    _frame_task(
+        Modality.VIDEO_FRAME,
         "video-object-detection-adjustment",
         "AdjustmentVideoObjectDetection",
         "VideoObjectDetection",
         "groundtruth/video-object-detection",
     ),
-    _video_frame(
+    _frame_task(
+        Modality.VIDEO_FRAME,
         "video-object-tracking-adjustment",
         "AdjustmentVideoObjectTracking",
         "VideoObjectTracking",
         "groundtruth/video-object-tracking",
     ),
-    _point_cloud(
+    _frame_task(
+        Modality.POINT_CLOUD,
         "point-cloud-object-detection",
         "3DPointCloudObjectDetection",
         "PointCloudObjectDetection",
         "groundtruth/point-cloud-object-detection",
     ),
-    _point_cloud(
+    _frame_task(
+        Modality.POINT_CLOUD,
         "point-cloud-object-tracking",
         "3DPointCloudObjectTracking",
         "PointCloudObjectTracking",
         "groundtruth/point-cloud-object-tracking",
     ),
-    _point_cloud(
+    _frame_task(
+        Modality.POINT_CLOUD,
         "point-cloud-semantic-segmentation",
         "3DPointCloudSemanticSegmentation",
         "PointCloudSemanticSegmentation",
         "groundtruth/point-cloud-single-frame-semantic-segmentation",
     ),
-    _point_cloud(
+    _frame_task(
+        Modality.POINT_CLOUD,
         "point-cloud-object-detection-adjustment",
         "Adjustment3DPointCloudObjectDetection",
         "PointCloudObjectDetection",
         "groundtruth/point-cloud-object-detection",
     ),
-    _point_cloud(
+    _frame_task(
+        Modality.POINT_CLOUD,
         "point-cloud-object-tracking-adjustment",
         "Adjustment3DPointCloudObjectTracking",
         "PointCloudObjectTracking",
         "groundtruth/point-cloud-object-tracking",
     ),
-    _point_cloud(
+    _frame_task(
+        Modality.POINT_CLOUD,
         "point-cloud-semantic-segmentation-adjustment",
         "Adjustment3DPointCloudSemanticSegmentation",
         "PointCloudSemanticSegmentation",
