@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -380,6 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GtkitError as exc:
         print(f"gtkit: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except OSError as exc:  # a missing or unreadable file named on the command line
         print(f"gtkit: error: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -86,3 +87,24 @@ def test_importing_gtkit_does_not_install_the_emulator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_output_piped_into_head_stops_quietly(tmp_path: Path) -> None:
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        "name: birds\ntask: bounding-box\nregion: us-east-1\nmanifest: s3://b-1/in.manifest\n"
+        "output: s3://b-1/out\nrole_arn: arn:aws:iam::123456789012:role/GT\nlabels: [bird]\n"
+        "task_price: 0.036\n"
+    )
+    # A pipe whose reader has already gone: every write fails, as after `| head` exits.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "gtkit", "job", "plan", str(config)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 1
