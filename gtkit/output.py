@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,6 +37,24 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from gtkit._io import is_s3, join_uri, parse_s3_uri, s3_client
+from gtkit._parse import (
+    BOX_COLUMNS,
+    CLASS_COLUMNS,
+    OBJECT_COLUMNS,
+    Block,
+    file_ranges,
+    find_label_attributes,
+    is_groundtruth_metadata,
+    iter_blocks,
+    map_blocks,
+    number,
+    parse_block,
+    parse_creation_dates,
+    parse_range,
+    source_of,
+    to_int,
+    worker_count,
+)
 from gtkit.errors import OutputError, Problem
 
 if TYPE_CHECKING:
@@ -52,72 +70,8 @@ __all__ = [
     "read_seqlabel",
 ]
 
-_DETECTION = "groundtruth/object-detection"
+_CHUNK_BYTES = 1 << 20
 _ITERATION_RE = re.compile(r"^iteration-(\d+)$")
-_JS_DATE_RE = re.compile(r"^\w{3} (\w{3}) (\d{1,2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT([+-]\d{4})")
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
-    )
-}
-
-
-def is_groundtruth_metadata(value: object) -> bool:
-    """Whether ``value`` is a Ground Truth label-metadata object (judged by its content)."""
-    if not isinstance(value, dict):
-        return False
-    kind = value.get("type")
-    return (isinstance(kind, str) and kind.startswith("groundtruth/")) or (
-        "human-annotated" in value or "failure-reason" in value
-    )
-
-
-def find_label_attributes(record: Mapping[str, Any]) -> list[str]:
-    """The label attributes of one manifest line, in the line's key order.
-
-    An attribute is any ``X`` whose ``X-metadata`` is Ground Truth metadata, whether or not the
-    line also has a value under ``X`` (failures and mismatched keys have none).
-
-    >>> find_label_attributes({"source-ref": "s3://b/a.jpg", "cat": 1,
-    ...     "cat-metadata": {"type": "groundtruth/image-classification"},
-    ...     "notes-metadata": {"author": "me"}})
-    ['cat']
-    """
-    return [
-        key[:-9]
-        for key, value in record.items()
-        if key.endswith("-metadata") and is_groundtruth_metadata(value)
-    ]
-
-
-def _js_date(text: str) -> datetime | None:
-    m = _JS_DATE_RE.match(text)
-    if not m:
-        return None
-    month, day, year, hh, mm, ss, offset = m.groups()
-    sign = 1 if offset[0] == "+" else -1
-    minutes = sign * (int(offset[1:3]) * 60 + int(offset[3:5]))
-    local = datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
-    return (local - timedelta(minutes=minutes)).replace(tzinfo=timezone.utc)
-
-
-def parse_creation_dates(values: Iterable[str | None]) -> pd.Series:
-    """Parse ``creation-date`` strings of every format seen in real files, to UTC.
-
-    ISO 8601 with or without microseconds, milliseconds, ``Z`` or ``+0000`` (naive times are
-    UTC, as Ground Truth writes them), and JavaScript date strings such as
-    ``Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)``. Unparseable dates are NaT.
-    """
-    raw = pd.Series(list(values), dtype="object")
-    parsed = pd.to_datetime(raw, format="ISO8601", utc=True, errors="coerce")
-    missing = parsed.isna() & raw.notna()
-    if missing.any():
-        fixed = [_js_date(str(v)) for v in raw[missing]]
-        parsed[missing] = pd.Series(fixed, index=raw[missing].index, dtype="object").astype(
-            "datetime64[ns, UTC]"
-        )
-    return parsed
 
 
 def _frame(data: Mapping[str, Any]) -> pd.DataFrame:
@@ -136,26 +90,6 @@ class _Columns:
         if dtypes:
             df = cast("pd.DataFrame", df.astype(dict(dtypes)))
         return df
-
-
-def _number(value: Any) -> float:
-    kind = type(value)
-    if kind is float or kind is int:
-        return float(value)
-    if value is None or kind is bool:  # no exception on the common missing case: it is hot
-        return float("nan")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _human(value: Any) -> Any:
-    if value in ("yes", "true", True):
-        return True
-    if value in ("no", "false", False):
-        return False
-    return pd.NA
 
 
 @dataclass
@@ -200,258 +134,6 @@ class JobOutput:
         )
 
 
-# ---------------------------------------------------------------------- manifest parsing
-_OBJECT_COLS = (
-    "index", "line", "source", "attribute", "task_type", "human", "confidence",
-    "job_name", "failure_reason", "value",
-)  # fmt: skip
-_BOX_COLS = (
-    "index", "attribute", "class_id", "class_name", "left", "top", "width", "height",
-    "confidence", "image_width", "image_height",
-)  # fmt: skip
-_CLASS_COLS = ("index", "attribute", "class_id", "class_name", "confidence")
-
-
-def _source_of(record: Mapping[str, Any]) -> str | None:
-    ref = record.get("source-ref")
-    if isinstance(ref, str):
-        return ref
-    text = record.get("source")
-    return text if isinstance(text, str) else None
-
-
-class _ManifestParser:
-    """Turns parsed manifest records into column lists."""
-
-    def __init__(self) -> None:
-        self.objects = _Columns(*_OBJECT_COLS)
-        self.boxes = _Columns(*_BOX_COLS)
-        self.classes = _Columns(*_CLASS_COLS)
-        self.dates: list[str | None] = []
-        self._shared: dict[Any, Any] = {}
-
-    def intern(self, text: Any) -> Any:
-        """One shared object per repeated value (attribute, job, class names): every line would
-        otherwise hold its own copy, and there are millions of lines."""
-        return self._shared.setdefault(text, text) if type(text) is str else text
-
-    def mark(self) -> tuple[int, int, int]:
-        """Column lengths now, to undo a line that fails half-way."""
-        return (
-            len(self.objects.cols["index"]),
-            len(self.boxes.cols["index"]),
-            len(self.classes.cols["index"]),
-        )
-
-    def rollback(self, mark: tuple[int, int, int]) -> None:
-        """Drop whatever a failed line appended, so every column keeps one length."""
-        for columns, n in zip((self.objects, self.boxes, self.classes), mark, strict=True):
-            for values in columns.cols.values():
-                del values[n:]
-        del self.dates[mark[0] :]
-
-    def add(self, index: int, line: int, record: dict[str, Any]) -> None:
-        source = _source_of(record)
-        attributes = find_label_attributes(record)
-        if not attributes:
-            self._object(index, line, source, None, {}, None, float("nan"))
-            return
-        for attr in attributes:
-            meta = record[attr + "-metadata"]
-            value = record.get(attr)
-            kind = meta.get("type")
-            confidence = _number(meta.get("confidence"))
-            if kind == _DETECTION or (
-                kind is None
-                and isinstance(value, dict)
-                and "annotations" in value
-                and "image_size" in value
-            ):
-                confidence = self._boxes(index, attr, value, meta)
-            elif value is not None or "class-name" in meta:
-                self._classes(index, attr, value, meta)
-            raw = None
-            if value is not None and kind != _DETECTION and not isinstance(value, (int, str)):
-                raw = orjson.dumps(value).decode()
-            elif isinstance(value, str):
-                raw = value
-            self._object(index, line, source, attr, meta, raw, confidence)
-
-    def _object(
-        self,
-        index: int,
-        line: int,
-        source: str | None,
-        attr: str | None,
-        meta: Mapping[str, Any],
-        raw: str | None,
-        confidence: float,
-    ) -> None:
-        c = self.objects.cols
-        c["index"].append(index)
-        c["line"].append(line)
-        c["source"].append(source)
-        c["attribute"].append(self.intern(attr))
-        kind = meta.get("type")
-        task = kind[len("groundtruth/") :] if isinstance(kind, str) else None
-        c["task_type"].append(self.intern(task))
-        c["human"].append(_human(meta.get("human-annotated")))
-        c["confidence"].append(confidence)
-        date = meta.get("creation-date")
-        self.dates.append(date if isinstance(date, str) else None)
-        job = meta.get("job-name")
-        if isinstance(job, str) and job.startswith("labeling-job/"):
-            job = job[len("labeling-job/") :]
-        c["job_name"].append(self.intern(job) if isinstance(job, str) else None)
-        reason = meta.get("failure-reason")
-        c["failure_reason"].append(reason if isinstance(reason, str) else None)
-        c["value"].append(raw)
-
-    def _boxes(self, index: int, attr: str, value: Any, meta: Mapping[str, Any]) -> float:
-        # The hot path: raw values are appended as they are and converted column by column
-        # with numpy in frames(), never one helper call per number.
-        if not isinstance(value, dict):
-            return float("nan")
-        annotations = value.get("annotations") or ()
-        if not annotations:
-            return float("nan")
-        sizes = value.get("image_size")
-        size = sizes[0] if isinstance(sizes, list) and sizes and isinstance(sizes[0], dict) else {}
-        width, height = size.get("width"), size.get("height")
-        class_map = meta.get("class-map")
-        names = class_map.get if isinstance(class_map, dict) else {}.get
-        confidences = meta.get("objects")
-        if not isinstance(confidences, list):
-            confidences = []
-        c = self.boxes.cols
-        ids, cls, names_out = c["index"], c["class_id"], c["class_name"]
-        left, top, w, h = c["left"], c["top"], c["width"], c["height"]
-        conf, iw, ih, at = c["confidence"], c["image_width"], c["image_height"], c["attribute"]
-        n_conf = len(confidences)
-        intern = self.intern
-        attr_shared = intern(attr)
-        total = 0.0
-        counted = 0
-        for i, box in enumerate(annotations):
-            get = box.get
-            class_id = get("class_id")
-            ids.append(index)
-            at.append(attr_shared)
-            cls.append(class_id)
-            names_out.append(intern(names(str(class_id))))
-            left.append(get("left"))
-            top.append(get("top"))
-            w.append(get("width"))
-            h.append(get("height"))
-            iw.append(width)
-            ih.append(height)
-            score = (
-                confidences[i].get("confidence")
-                if i < n_conf and type(confidences[i]) is dict
-                else None
-            )
-            conf.append(score)
-            if type(score) is float or type(score) is int:
-                total += score
-                counted += 1
-        # The image's confidence is the mean of its boxes' (as automated labeling defines it).
-        return total / counted if counted else float("nan")
-
-    def _classes(self, index: int, attr: str, value: Any, meta: Mapping[str, Any]) -> None:
-        c = self.classes.cols
-
-        def add(class_id: int, name: Any, conf: float) -> None:
-            c["index"].append(index)
-            c["attribute"].append(self.intern(attr))
-            c["class_id"].append(class_id)
-            c["class_name"].append(self.intern(name) if isinstance(name, str) else None)
-            c["confidence"].append(conf)
-
-        color_map = meta.get("internal-color-map")
-        if isinstance(color_map, dict):
-            for key, entry in color_map.items():
-                if isinstance(entry, dict):
-                    add(_int(key), entry.get("class-name"), _number(entry.get("confidence")))
-            return
-        if isinstance(value, dict) and isinstance(value.get("annotations"), dict):
-            entities = value["annotations"].get("entities") or []
-            confs = meta.get("entities") or []
-            for i, ent in enumerate(entities):
-                conf = (
-                    confs[i].get("confidence")
-                    if i < len(confs) and isinstance(confs[i], dict)
-                    else None
-                )
-                add(-1, ent.get("label") if isinstance(ent, dict) else None, _number(conf))
-            return
-        if isinstance(value, list):
-            class_map = meta.get("class-map") or {}
-            conf_map = meta.get("confidence-map") or {}
-            for item in value:
-                add(_int(item), class_map.get(str(item)), _number(conf_map.get(str(item))))
-            return
-        if isinstance(value, (int, str)) or "class-name" in meta:
-            add(_int(value), meta.get("class-name"), _number(meta.get("confidence")))
-
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        objects = self.objects.frame()
-        objects["human"] = objects["human"].astype("boolean")
-        objects["confidence"] = objects["confidence"].astype("float64")
-        objects["creation_date"] = parse_creation_dates(self.dates)
-        objects["iteration"] = pd.array([pd.NA] * len(objects), dtype="Int64")
-        b = self.boxes.cols
-        boxes = _frame(
-            {
-                "index": np.array(b["index"], dtype=np.int64),
-                "attribute": b["attribute"],
-                "class_id": _int_column(b["class_id"]),
-                "class_name": b["class_name"],
-                **{
-                    k: _float_column(b[k])
-                    for k in ("left", "top", "width", "height", "confidence",
-                              "image_width", "image_height")
-                },
-            }
-        )  # fmt: skip
-        classes = self.classes.frame(
-            {"index": "int64", "class_id": "int64", "confidence": "float64"}
-        )
-        return objects, boxes, classes
-
-
-_INT64_MAX = 2**63 - 1
-
-
-def _float_column(values: list[Any]) -> np.ndarray:
-    """Raw JSON values as float64 in one step; anything not a number becomes NaN."""
-    try:
-        return np.array(values, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        series = pd.Series(values, dtype="object")
-        numeric = series.map(lambda v: v if type(v) in (int, float) else None)
-        out: np.ndarray = pd.to_numeric(numeric, errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        return out
-
-
-def _int_column(values: list[Any]) -> np.ndarray:
-    """Raw class ids as int64 in one step; anything not an int64 integer becomes -1."""
-    try:
-        return np.array(values, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        return np.array([_int(v) for v in values], dtype=np.int64)
-
-
-def _int(value: Any) -> int:
-    """A class id as an int; -1 where the value is not one (text, null, out of int64 range)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return -1
-    return number if -_INT64_MAX <= number <= _INT64_MAX else -1
-
-
 def _skip(problem: Problem, lenient: bool, skipped: list[Problem]) -> None:
     """Raise OutputError for malformed input or, reading leniently, list it as skipped."""
     if not lenient:
@@ -459,43 +141,52 @@ def _skip(problem: Problem, lenient: bool, skipped: list[Problem]) -> None:
     skipped.append(problem)
 
 
-def _iter_records(
-    lines: Iterable[bytes], name: str, lenient: bool, skipped: list[Problem]
-) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """Yield (datasetObjectId, line number, record); the id counts every non-blank line."""
-    index = -1
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        index += 1
-        try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            problem = Problem(f"{name}:{number}", f"not JSON: {exc}")
-        else:
-            if isinstance(record, dict):
-                yield index, number, record
-                continue
-            kind = type(record).__name__
-            problem = Problem(f"{name}:{number}", f"expected a JSON object, got {kind}")
-        _skip(problem, lenient, skipped)
+def _concat(blocks: list[Block], table: str, column: str) -> np.ndarray:
+    out: np.ndarray = np.concatenate([getattr(b, table)[column] for b in blocks])
+    return out
 
 
-def _parse_manifest_lines(
-    lines: Iterable[bytes], name: str, *, lenient: bool
+def _parse_manifest(
+    src: _Source, path: str, *, lenient: bool, name: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[Problem]]:
-    """Parse manifest lines (split on newlines, JSON Lines style) as they stream in."""
+    """Parse a manifest (JSON Lines) into tables, block by block on every core.
+
+    Workers read their own ranges of a local file; an S3 object is streamed to them in blocks.
+    """
+    name = name or path
     skipped: list[Problem] = []
-    parser = _ManifestParser()
-    for index, number, record in _iter_records(lines, name, lenient, skipped):
-        mark = parser.mark()
-        try:
-            parser.add(index, number, record)
-        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
-            parser.rollback(mark)
-            problem = Problem(f"{name}:{number}", f"unexpected label shape ({exc!r})")
-            _skip(problem, lenient, skipped)
-    objects, boxes, classes = parser.frames()
+    blocks: list[Block] = []
+    lines_before = records_before = 0
+    parsed: Iterator[Block]
+    if src.client is None:
+        with _reading(path):
+            ranges = list(file_ranges(path))
+        parsed = map_blocks(partial(parse_range, lenient=lenient), ranges, worker_count())
+    else:
+        blocks_in = iter_blocks(src.iter_chunks(path))
+        parsed = map_blocks(partial(parse_block, lenient=lenient), blocks_in, worker_count())
+    with _reading(path):
+        for block in parsed:
+            for line, message in block.problems:
+                _skip(Problem(f"{name}:{lines_before + line}", message), lenient, skipped)
+            for columns in (block.objects, block.boxes, block.classes):
+                columns["index"] += records_before
+            block.objects["line"] += lines_before
+            lines_before += block.lines
+            records_before += block.records
+            blocks.append(block)
+    if not blocks:
+        blocks.append(parse_block(b"", lenient))
+    o: dict[str, Any] = {k: _concat(blocks, "objects", k) for k in OBJECT_COLUMNS}
+    human = o["human"]
+    o["human"] = pd.arrays.BooleanArray(human == 1, human < 0)
+    dates = o["creation_date"]
+    o["creation_date"] = pd.Series(dates, dtype="datetime64[us]").dt.tz_localize("UTC")
+    n = len(dates)
+    o["iteration"] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
+    objects = _frame({k: o[k] for k in (*OBJECT_COLUMNS, "iteration")})
+    boxes = _frame({k: _concat(blocks, "boxes", k) for k in BOX_COLUMNS})
+    classes = _frame({k: _concat(blocks, "classes", k) for k in CLASS_COLUMNS})
     return objects, boxes, classes, skipped
 
 
@@ -507,8 +198,8 @@ def read_manifest(
     Malformed lines raise OutputError naming the file and line; with ``lenient=True`` they are
     listed in ``JobOutput.skipped`` with reasons instead (never dropped silently).
     """
-    lines = _Source.for_path(path, client).iter_lines(str(path))
-    objects, boxes, classes, skipped = _parse_manifest_lines(lines, str(path), lenient=lenient)
+    src = _Source.for_path(path, client)
+    objects, boxes, classes, skipped = _parse_manifest(src, str(path), lenient=lenient)
     return JobOutput(
         objects, boxes, classes, _empty_answers(), _empty_consolidations(), str(path), skipped
     )
@@ -559,16 +250,16 @@ class _Source:
             bucket, key = parse_s3_uri(path)
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def iter_lines(self, path: str) -> Iterator[bytes]:
-        """The file's lines, streamed: a large manifest is never held in memory whole."""
+    def iter_chunks(self, path: str) -> Iterator[bytes]:
+        """The file's bytes, streamed: a large manifest is never held in memory whole."""
         with _reading(path):
             if self.client is None:
                 with Path(path).open("rb") as f:
-                    yield from f
+                    yield from iter(partial(f.read, _CHUNK_BYTES), b"")
                 return
             bucket, key = parse_s3_uri(path)
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            yield from body.iter_lines(chunk_size=1 << 20, keepends=True)
+            yield from body.iter_chunks(chunk_size=_CHUNK_BYTES)
 
     def full(self, relative: str) -> str:
         return join_uri(self.root, relative) if self.client else str(Path(self.root) / relative)
@@ -601,7 +292,7 @@ def _empty_answers() -> pd.DataFrame:
             "iteration": pd.Series(dtype="int64"),
             "worker": pd.Series(dtype="object"),
             "seconds": pd.Series(dtype="float64"),
-            "submitted": pd.Series(dtype="datetime64[ns, UTC]"),
+            "submitted": pd.Series(dtype="datetime64[us, UTC]"),
             "answer": pd.Series(dtype="object"),
         }
     )
@@ -654,7 +345,7 @@ def _worker_answers(
             cols.cols["iteration"].append(iteration)
             cols.cols["worker"].append(answer.get("workerId"))
             spent = answer.get("timeSpentInSeconds")
-            cols.cols["seconds"].append(_number(spent) if spent is not None else float("nan"))
+            cols.cols["seconds"].append(number(spent) if spent is not None else float("nan"))
             cols.cols["submitted"].append(answer.get("submissionTime"))
             cols.cols["answer"].append(orjson.dumps(answer.get("answerContent")).decode())
     if not cols.cols["index"]:
@@ -703,18 +394,18 @@ def _auto_labels(
         iteration = _auto_iteration(parts)
         if iteration is None:
             continue
-        for number, raw in enumerate(src.read_bytes(src.full(rel)).splitlines(), start=1):
+        for line, raw in enumerate(src.read_bytes(src.full(rel)).splitlines(), start=1):
             if not raw.strip():
                 continue
             token, _, body = raw.partition(b" ")
             try:
                 record = orjson.loads(body) if body.strip() else {}
             except orjson.JSONDecodeError as exc:
-                problem = Problem(f"{rel}:{number}", f"not 'token JSON': {exc}")
+                problem = Problem(f"{rel}:{line}", f"not 'token JSON': {exc}")
                 _skip(problem, lenient, skipped)
                 continue
             key = token.decode(errors="replace")
-            source = _source_of(record) if isinstance(record, dict) else None
+            source = source_of(record) if isinstance(record, dict) else None
             index = int(key) if key.isdigit() else by_source.get(source or key, -1)
             if index >= 0:
                 out.setdefault(index, iteration)
@@ -743,9 +434,7 @@ def read_output(
     files = src.list()
     manifest_rel = _find_manifest(files)
     manifest_path = src.full(manifest_rel)
-    objects, boxes, classes, skipped = _parse_manifest_lines(
-        src.iter_lines(manifest_path), manifest_path, lenient=lenient
-    )
+    objects, boxes, classes, skipped = _parse_manifest(src, manifest_path, lenient=lenient)
     answers = _worker_answers(src, files, lenient, skipped)
     consolidations = _consolidations(src, files, lenient, skipped)
 
@@ -766,9 +455,7 @@ def read_output(
         and (n := int(parts[2])) >= 0
     )
     for n, rel in intermediate:
-        inter, _, _, more = _parse_manifest_lines(
-            src.iter_lines(src.full(rel)), rel, lenient=lenient
-        )
+        inter, _, _, more = _parse_manifest(src, src.full(rel), lenient=lenient, name=rel)
         skipped.extend(more)
         labeled = inter[inter["attribute"].notna() & inter["failure_reason"].isna()]
         for s in labeled["source"]:
@@ -811,14 +498,14 @@ def read_seqlabel(path: str | os.PathLike[str], *, client: S3Client | None = Non
     )  # fmt: skip
     c = cols.cols
     for position, frame in enumerate(frames):
-        number = frame.get("frame-no", position)
+        frame_no = frame.get("frame-no", position)
         for box in frame.get("annotations") or []:
-            c["frame"].append(_int(number))
+            c["frame"].append(to_int(frame_no))
             c["frame_name"].append(frame.get("frame"))
             c["object_id"].append(box.get("object-id"))
             c["object_name"].append(box.get("object-name"))
-            c["class_id"].append(_int(box.get("class-id")))
+            c["class_id"].append(to_int(box.get("class-id")))
             c["label"].append(box.get("label"))
             for k in ("left", "top", "width", "height"):
-                c[k].append(_number(box.get(k)))
+                c[k].append(number(box.get(k)))
     return cols.frame({"frame": "int64", "class_id": "int64"})

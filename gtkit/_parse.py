@@ -1,0 +1,701 @@
+"""Manifest lines to columns: the hot path under :mod:`gtkit.output`.
+
+A block of output-manifest lines (bytes that end at a line boundary) becomes a :class:`Block` of
+numpy columns, in this process or in a forked worker (:func:`map_blocks`), so that a large
+manifest is read on every core and never held in memory whole.
+
+Object-detection lines of the common shape (``source-ref``, one label attribute and its
+metadata) take a fast path that moves whole annotation lists into columns with C-level ``map``
+calls. Any other line, or a detection line that differs in any detail, takes the general path.
+Both give a line the same columns; tests hold them to it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import orjson
+import pandas as pd
+
+DETECTION = "groundtruth/object-detection"
+_JOB_PREFIX = "labeling-job/"
+_JS_DATE_RE = re.compile(r"^\w{3} (\w{3}) (\d{1,2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT([+-]\d{4})")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_INT64_MAX = 2**63 - 1
+_NAN = float("nan")
+
+#: Bytes per block handed to a worker: large enough that pickling results is cheap per line,
+#: small enough that a worker's peak memory stays modest.
+BLOCK_BYTES = 8 << 20
+#: Tests turn the fast path off to compare it with the general one.
+FAST_PATH = True
+
+
+# ---------------------------------------------------------------------- values
+def is_groundtruth_metadata(value: object) -> bool:
+    """Whether ``value`` is a Ground Truth label-metadata object (judged by its content)."""
+    if not isinstance(value, dict):
+        return False
+    kind = value.get("type")
+    return (isinstance(kind, str) and kind.startswith("groundtruth/")) or (
+        "human-annotated" in value or "failure-reason" in value
+    )
+
+
+def find_label_attributes(record: Mapping[str, Any]) -> list[str]:
+    """The label attributes of one manifest line, in the line's key order.
+
+    An attribute is any ``X`` whose ``X-metadata`` is Ground Truth metadata, whether or not the
+    line also has a value under ``X`` (failures and mismatched keys have none).
+
+    >>> find_label_attributes({"source-ref": "s3://b/a.jpg", "cat": 1,
+    ...     "cat-metadata": {"type": "groundtruth/image-classification"},
+    ...     "notes-metadata": {"author": "me"}})
+    ['cat']
+    """
+    return [
+        key[:-9]
+        for key, value in record.items()
+        if key.endswith("-metadata") and is_groundtruth_metadata(value)
+    ]
+
+
+def _js_date(text: str) -> datetime | None:
+    m = _JS_DATE_RE.match(text)
+    if not m:
+        return None
+    month, day, year, hh, mm, ss, offset = m.groups()
+    sign = 1 if offset[0] == "+" else -1
+    minutes = sign * (int(offset[1:3]) * 60 + int(offset[3:5]))
+    local = datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
+    return (local - timedelta(minutes=minutes)).replace(tzinfo=timezone.utc)
+
+
+def parse_creation_dates(values: Iterable[str | None]) -> pd.Series:
+    """Parse ``creation-date`` strings of every format seen in real files, to UTC.
+
+    ISO 8601 with or without microseconds, milliseconds, ``Z`` or ``+0000`` (naive times are
+    UTC, as Ground Truth writes them), and JavaScript date strings such as
+    ``Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)``. Unparseable dates are NaT.
+    Each distinct string is parsed once.
+    """
+    codes, uniques = pd.factorize(_objects([v if isinstance(v, str) else None for v in values]))
+    distinct = pd.Series(uniques, dtype="object")
+    parsed = pd.to_datetime(distinct, format="ISO8601", utc=True, errors="coerce")
+    parsed = parsed.astype("datetime64[us, UTC]")
+    missing = parsed.isna()
+    if missing.any():
+        fixed = [_js_date(str(v)) for v in distinct[missing]]
+        parsed[missing] = pd.Series(fixed, index=distinct[missing].index, dtype="object").astype(
+            "datetime64[us, UTC]"
+        )
+    table = np.append(parsed.dt.tz_convert(None).to_numpy(), np.datetime64("NaT", "us"))
+    out: pd.Series = pd.Series(table[codes], dtype="datetime64[us]").dt.tz_localize("UTC")
+    return out
+
+
+def source_of(record: Mapping[str, Any]) -> str | None:
+    """A line's data object: ``source-ref`` (a URI) or ``source`` (inline text)."""
+    ref = record.get("source-ref")
+    if isinstance(ref, str):
+        return ref
+    text = record.get("source")
+    return text if isinstance(text, str) else None
+
+
+def number(value: Any) -> float:
+    """A JSON value as a float; NaN where it is not a number (or a numeric string)."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
+    if value is None or kind is bool:  # no exception on the common missing case: it is hot
+        return _NAN
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return _NAN
+
+
+def to_int(value: Any) -> int:
+    """A class id as an int; -1 where the value is not one (text, null, out of int64 range)."""
+    try:
+        out = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return -1
+    return out if -_INT64_MAX <= out <= _INT64_MAX else -1
+
+
+def _plain_numbers(values: Sequence[Any]) -> bool:
+    """Whether every value is a JSON number (bools are not; numpy would take them as 0/1)."""
+    return set(map(type, values)) <= _NUMBER_TYPES
+
+
+_NUMBER_TYPES = {int, float}
+
+
+def float_column(values: Sequence[Any]) -> np.ndarray:
+    """Raw JSON values as float64; anything not a number (or numeric text) becomes NaN."""
+    if _plain_numbers(values):
+        try:
+            return np.array(values, dtype=np.float64)
+        except OverflowError:  # an integer too large even for a float
+            pass
+    return np.fromiter((number(v) for v in values), dtype=np.float64, count=len(values))
+
+
+def int_column(values: Sequence[Any]) -> np.ndarray:
+    """Raw class ids as int64; anything not an int64 integer (or integral text) becomes -1."""
+    if set(map(type, values)) <= {int}:
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    return np.fromiter((to_int(v) for v in values), dtype=np.int64, count=len(values))
+
+
+def human_code(value: Any) -> int:
+    """1 for a human label, 0 for a machine label, -1 where ``human-annotated`` says neither."""
+    if value in ("yes", "true", True):
+        return 1
+    if value in ("no", "false", False):
+        return 0
+    return -1
+
+
+def _codes(
+    values: Sequence[Any] | np.ndarray, convert: Callable[[Any], Any], dtype: Any
+) -> np.ndarray:
+    """``convert`` applied to each distinct value once (yes/no, job names, dates repeat)."""
+    array = _objects(values)
+    try:
+        codes, uniques = pd.factorize(array)
+    except TypeError:  # unhashable values, such as an object where text belongs
+        converted = [convert(v) for v in values]
+        return _objects(converted) if dtype is object else np.array(converted, dtype=dtype)
+    table = [convert(u) for u in uniques] + [convert(None)]  # code -1 (missing) takes the last
+    lookup = _objects(table) if dtype is object else np.array(table, dtype=dtype)
+    out: np.ndarray = lookup[codes]
+    return out
+
+
+def _job_name(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value[len(_JOB_PREFIX) :] if value.startswith(_JOB_PREFIX) else value
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------------- one block
+OBJECT_COLUMNS = (
+    "index", "line", "source", "attribute", "task_type", "human", "confidence",
+    "job_name", "failure_reason", "value", "creation_date",
+)  # fmt: skip
+BOX_COLUMNS = (
+    "index", "attribute", "class_id", "class_name", "left", "top", "width", "height",
+    "confidence", "image_width", "image_height",
+)  # fmt: skip
+CLASS_COLUMNS = ("index", "attribute", "class_id", "class_name", "confidence")
+
+
+@dataclass
+class Block:
+    """The columns of one block of lines; ``index`` and ``line`` count from the block's start."""
+
+    lines: int
+    records: int
+    objects: dict[str, np.ndarray]
+    boxes: dict[str, np.ndarray]
+    classes: dict[str, np.ndarray]
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+_LEFT, _TOP, _WIDTH, _HEIGHT = (itemgetter(k) for k in ("left", "top", "width", "height"))
+_CLASS_ID, _CONFIDENCE = itemgetter("class_id"), itemgetter("confidence")
+
+
+class _Builder:
+    """The columns of one block, gathered as rows and moved into numpy every few hundred
+    lines, while the numbers are still in the CPU cache and their Python objects can be freed.
+    """
+
+    # One row per object: (index, line, source, attribute, task_type, human-annotated,
+    # confidence, confidence from boxes, creation-date, job-name, failure-reason, value,
+    # boxes, class-map code, image width, image height); metadata values raw.
+    _OBJ = (
+        "index", "line", "source", "attribute", "task_type", "human", "confidence", "from_boxes",
+        "date", "job", "failure", "value", "nboxes", "cmap", "image_width", "image_height",
+    )  # fmt: skip
+    _OBJ_TYPES: ClassVar[dict[str, Any]] = {
+        "index": np.int64, "line": np.int64, "confidence": np.float64, "from_boxes": bool,
+        "nboxes": np.int64, "cmap": np.int64, "image_width": float, "image_height": float,
+    }  # fmt: skip
+    _BOX = ("left", "top", "width", "height", "class_id", "confidence")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.b: dict[str, list[Any]] = {k: [] for k in self._BOX}
+        self.c: dict[str, list[Any]] = {k: [] for k in CLASS_COLUMNS}
+        self.done_objects: dict[str, list[np.ndarray]] = {k: [] for k in self._OBJ}
+        self.done_boxes: dict[str, list[np.ndarray]] = {k: [] for k in self._BOX}
+        self.maps: list[Any] = []  # distinct class maps; objects hold a code into this list
+        self.last_map: Any = None
+        self.last_code = -1
+
+    def map_code(self, class_map: Any) -> int:
+        """The code of a line's ``class-map`` (lines nearly always share one)."""
+        if not isinstance(class_map, dict):
+            return -1
+        if class_map == self.last_map:
+            return self.last_code
+        if class_map in self.maps:
+            code = self.maps.index(class_map)
+        else:
+            code = len(self.maps)
+            self.maps.append(class_map)
+        self.last_map, self.last_code = class_map, code
+        return code
+
+    def flush(self) -> None:
+        """Move the rows and box lists gathered so far into numpy."""
+        if self.rows:
+            for key, column in zip(self._OBJ, zip(*self.rows, strict=True), strict=True):
+                kind = self._OBJ_TYPES.get(key)
+                if kind is float:
+                    array = float_column(column)
+                elif kind is None:
+                    array = _objects(column)
+                else:
+                    array = np.array(column, dtype=kind)
+                self.done_objects[key].append(array)
+            self.rows.clear()
+        for key, values in self.b.items():
+            converter = int_column if key == "class_id" else float_column
+            self.done_boxes[key].append(converter(values))
+            del values[:]
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.rows), len(self.b["left"]), len(self.c["index"])
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Drop whatever a failed line appended, so every column keeps one length."""
+        del self.rows[mark[0] :]
+        for columns, n in ((self.b, mark[1]), (self.c, mark[2])):
+            for values in columns.values():
+                del values[n:]
+
+    # ------------------------------------------------------------------ general path
+    def add(self, index: int, line: int, record: dict[str, Any]) -> None:
+        """Any manifest line: every label attribute it has, of any task type."""
+        source = source_of(record)
+        attributes = find_label_attributes(record)
+        if not attributes:
+            self._object(index, line, source, None, {}, None, _NAN, False, 0, -1, None)
+            return
+        for attr in attributes:
+            meta = record[attr + "-metadata"]
+            value = record.get(attr)
+            kind = meta.get("type")
+            nboxes, cmap, size = 0, -1, None
+            from_boxes = kind == DETECTION or (
+                kind is None
+                and isinstance(value, dict)
+                and "annotations" in value
+                and "image_size" in value
+            )
+            if from_boxes:
+                nboxes, cmap, size = self._boxes(value, meta)
+            elif value is not None or "class-name" in meta:
+                self._classes(index, attr, value, meta)
+            raw = None
+            if value is not None and kind != DETECTION and not isinstance(value, (int, str)):
+                raw = orjson.dumps(value).decode()
+            elif isinstance(value, str):
+                raw = value
+            confidence = _NAN if from_boxes else number(meta.get("confidence"))
+            self._object(
+                index, line, source, attr, meta, raw, confidence, from_boxes, nboxes, cmap, size
+            )
+
+    def _object(
+        self,
+        index: int,
+        line: int,
+        source: str | None,
+        attr: str | None,
+        meta: Mapping[str, Any],
+        raw: str | None,
+        confidence: float,
+        from_boxes: bool,
+        nboxes: int,
+        cmap: int,
+        size: Mapping[str, Any] | None,
+    ) -> None:
+        kind = meta.get("type")
+        size = size if size is not None else {}
+        self.rows.append(
+            (
+                index, line, source, attr,
+                kind[len("groundtruth/") :] if isinstance(kind, str) else None,
+                meta.get("human-annotated"), confidence, from_boxes, meta.get("creation-date"),
+                meta.get("job-name"), meta.get("failure-reason"), raw, nboxes, cmap,
+                size.get("width"), size.get("height"),
+            )
+        )  # fmt: skip
+
+    def _boxes(self, value: Any, meta: Mapping[str, Any]) -> tuple[int, int, Any]:
+        """Append a detection label's boxes; return (boxes, class-map code, image size)."""
+        if not isinstance(value, dict):
+            return 0, -1, None
+        annotations = value.get("annotations") or ()
+        if not annotations:
+            return 0, -1, None
+        sizes = value.get("image_size")
+        size = sizes[0] if isinstance(sizes, list) and sizes and isinstance(sizes[0], dict) else {}
+        confidences = meta.get("objects")
+        if not isinstance(confidences, list):
+            confidences = []
+        b = self.b
+        n = 0
+        for i, box in enumerate(annotations):
+            get = box.get
+            b["class_id"].append(get("class_id"))
+            b["left"].append(get("left"))
+            b["top"].append(get("top"))
+            b["width"].append(get("width"))
+            b["height"].append(get("height"))
+            score = confidences[i] if i < len(confidences) else None
+            b["confidence"].append(score.get("confidence") if type(score) is dict else None)
+            n += 1
+        return n, self.map_code(meta.get("class-map")), size
+
+    def _classes(self, index: int, attr: str, value: Any, meta: Mapping[str, Any]) -> None:
+        c = self.c
+
+        def add(class_id: int, name: Any, conf: float) -> None:
+            c["index"].append(index)
+            c["attribute"].append(attr)
+            c["class_id"].append(class_id)
+            c["class_name"].append(name if isinstance(name, str) else None)
+            c["confidence"].append(conf)
+
+        color_map = meta.get("internal-color-map")
+        if isinstance(color_map, dict):
+            for key, entry in color_map.items():
+                if isinstance(entry, dict):
+                    add(to_int(key), entry.get("class-name"), number(entry.get("confidence")))
+            return
+        if isinstance(value, dict) and isinstance(value.get("annotations"), dict):
+            entities = value["annotations"].get("entities") or []
+            confs = meta.get("entities") or []
+            for i, ent in enumerate(entities):
+                conf = (
+                    confs[i].get("confidence")
+                    if i < len(confs) and isinstance(confs[i], dict)
+                    else None
+                )
+                add(-1, ent.get("label") if isinstance(ent, dict) else None, number(conf))
+            return
+        if isinstance(value, list):
+            class_map = meta.get("class-map") or {}
+            conf_map = meta.get("confidence-map") or {}
+            for item in value:
+                add(to_int(item), class_map.get(str(item)), number(conf_map.get(str(item))))
+            return
+        if isinstance(value, (int, str)) or "class-name" in meta:
+            add(to_int(value), meta.get("class-name"), number(meta.get("confidence")))
+
+    # ------------------------------------------------------------------ to numpy
+    def finish(self, lines: int, records: int, problems: list[tuple[int, str]]) -> Block:
+        self.flush()
+        o = {
+            k: _concatenate(v, self._OBJ_TYPES.get(k, object)) for k, v in self.done_objects.items()
+        }
+        b = {
+            k: _concatenate(v, np.int64 if k == "class_id" else np.float64)
+            for k, v in self.done_boxes.items()
+        }
+        c = self.c
+        owner = np.repeat(np.arange(len(o["index"])), o["nboxes"])  # the object row of each box
+        index, attribute = o["index"], o["attribute"]
+        confidence = o["confidence"]
+        if o["from_boxes"].any():
+            # An image's confidence is the mean of its boxes' (as automated labeling defines it).
+            known = ~np.isnan(b["confidence"])
+            total = np.bincount(owner[known], weights=b["confidence"][known], minlength=len(index))
+            counted = np.bincount(owner[known], minlength=len(index))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+            confidence = np.where(o["from_boxes"], mean, confidence)
+        objects = {
+            "index": index,
+            "line": o["line"],
+            "source": o["source"],
+            "attribute": attribute,
+            "task_type": o["task_type"],
+            "human": _codes(o["human"], human_code, np.int8),
+            "confidence": confidence,
+            "job_name": _codes(o["job"], _job_name, object),
+            "failure_reason": _codes(o["failure"], _text, object),
+            "value": o["value"],
+            "creation_date": parse_creation_dates(o["date"]).dt.tz_localize(None).to_numpy(),
+        }
+        boxes = {
+            "index": index[owner],
+            "attribute": attribute[owner],
+            "class_id": b["class_id"],
+            "class_name": self._class_names(o["cmap"][owner], b["class_id"]),
+            "left": b["left"],
+            "top": b["top"],
+            "width": b["width"],
+            "height": b["height"],
+            "confidence": b["confidence"],
+            "image_width": o["image_width"][owner],
+            "image_height": o["image_height"][owner],
+        }
+        classes = {
+            "index": np.array(c["index"], dtype=np.int64),
+            "attribute": _objects(c["attribute"]),
+            "class_id": np.array(c["class_id"], dtype=np.int64),
+            "class_name": _objects(c["class_name"]),
+            "confidence": np.array(c["confidence"], dtype=np.float64),
+        }
+        return Block(lines, records, objects, boxes, classes, problems)
+
+    def _class_names(self, cmap: np.ndarray, class_id: np.ndarray) -> np.ndarray:
+        """Each box's class name: its class id looked up in its line's ``class-map``."""
+        names = np.full(len(cmap), None, dtype=object)
+        for code, class_map in enumerate(self.maps):
+            mine = cmap == code
+            ids, inverse = np.unique(class_id[mine], return_inverse=True)
+            found = [class_map.get(str(i)) for i in ids.tolist()]
+            table = np.array([n if isinstance(n, str) else None for n in found] + [None], object)
+            names[mine] = table[:-1][inverse]
+        return names
+
+
+def _concatenate(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
+    out: np.ndarray = np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+    return out
+
+
+def _objects(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """A list as a 1-D object array (never split into a 2-D array when items are lists)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def parse_block(block: bytes, lenient: bool) -> Block:
+    """Parse the lines of ``block`` into columns.
+
+    Reading strictly, parsing stops at the first malformed line, which is reported in
+    ``problems`` (with its line number in the block); leniently, every one is reported.
+    """
+    builder = _Builder()
+    rows, b = builder.rows, builder.b
+    left, top, width, height, class_id, box_confidence = (b[k] for k in _Builder._BOX)
+    problems: list[tuple[int, str]] = []
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    fast_attr: str | None = None  # the attribute of the first detection line
+    fast_meta = ""
+    boxes_so_far = 0
+    last_map: Any = None
+    last_code = -1
+    index = -1
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    number_ = 0
+    for number_, raw in enumerate(lines, start=1):
+        if not number_ & 511:
+            builder.flush()
+            boxes_so_far = 0
+        try:
+            record = loads(raw)
+        except decode_error as exc:
+            if not raw.strip():
+                continue
+            index += 1
+            problems.append((number_, f"not JSON: {exc}"))
+            if not lenient:
+                break
+            continue
+        index += 1
+        if type(record) is not dict:
+            problems.append((number_, f"expected a JSON object, got {type(record).__name__}"))
+            if not lenient:
+                break
+            continue
+        if len(record) == 3 and fast_attr is not None and FAST_PATH:
+            # The fast path: exactly source-ref, the attribute and its detection metadata.
+            meta = record.get(fast_meta)
+            value = record.get(fast_attr)
+            source = record.get("source-ref")
+            if (
+                type(meta) is dict
+                and type(value) is dict
+                and type(source) is str
+                and meta.get("type") == DETECTION
+            ):
+                try:
+                    annotations = value["annotations"]
+                    scores = meta["objects"]
+                    size = value["image_size"][0]
+                    n = len(annotations)
+                    if type(annotations) is list and type(scores) is list and len(scores) == n:
+                        row = (
+                            index, number_, source, fast_attr, "object-detection",
+                            meta.get("human-annotated"), _NAN, True, meta.get("creation-date"),
+                            meta.get("job-name"), meta.get("failure-reason"), None, n, last_code,
+                            size["width"], size["height"],
+                        )  # fmt: skip
+                        left.extend(map(_LEFT, annotations))
+                        top.extend(map(_TOP, annotations))
+                        width.extend(map(_WIDTH, annotations))
+                        height.extend(map(_HEIGHT, annotations))
+                        class_id.extend(map(_CLASS_ID, annotations))
+                        box_confidence.extend(map(_CONFIDENCE, scores))
+                        boxes_so_far += n
+                        class_map = meta.get("class-map")
+                        if class_map != last_map:
+                            last_map, last_code = class_map, builder.map_code(class_map)
+                            row = (*row[:13], last_code, *row[14:])
+                        rows.append(row)
+                        continue
+                except (KeyError, TypeError, IndexError):
+                    for column in b.values():
+                        del column[boxes_so_far:]
+        mark = builder.mark()
+        try:
+            builder.add(index, number_, record)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            builder.rollback(mark)
+            problems.append((number_, f"unexpected label shape ({exc!r})"))
+            if not lenient:
+                break
+            continue
+        boxes_so_far = len(left)
+        if fast_attr is None and rows and rows[-1][4] == "object-detection":
+            fast_attr = rows[-1][3]
+            fast_meta = f"{fast_attr}-metadata"
+    return builder.finish(number_, index + 1, problems)
+
+
+# ---------------------------------------------------------------------- blocks and workers
+def iter_blocks(chunks: Iterable[bytes], size: int | None = None) -> Iterator[bytes]:
+    """Regroup a byte stream into blocks of about ``size`` bytes (default ``BLOCK_BYTES``)
+    that end at a newline."""
+    size = size or BLOCK_BYTES
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held < size:
+            continue
+        data = b"".join(pending)
+        start = 0
+        while len(data) - start >= size:
+            cut = data.find(b"\n", start + size - 1)
+            if cut < 0:
+                break
+            yield data[start : cut + 1]
+            start = cut + 1
+        rest = data[start:]
+        pending, held = ([rest] if rest else []), len(rest)
+    if held:
+        yield b"".join(pending)
+
+
+def file_ranges(path: str, size: int | None = None) -> Iterator[tuple[str, int, int]]:
+    """Split a local file into (path, start, end) byte ranges of about ``size`` bytes (default
+    ``BLOCK_BYTES``) that end at a newline, reading only a little around each cut."""
+    size = size or BLOCK_BYTES
+    total = Path(path).stat().st_size
+    start = 0
+    with Path(path).open("rb") as f:
+        while start < total:
+            end = min(start + size, total)
+            f.seek(end - 1)
+            while end < total:
+                piece = f.read(1 << 16)
+                at = piece.find(b"\n")
+                if at >= 0:
+                    end = f.tell() - len(piece) + at + 1
+                    break
+                end = total if not piece else f.tell()
+            yield path, start, end
+            start = end
+
+
+def parse_range(part: tuple[str, int, int], lenient: bool) -> Block:
+    """:func:`parse_block` on a byte range of a local file, read by the worker itself."""
+    path, start, end = part
+    with Path(path).open("rb") as f:
+        f.seek(start)
+        return parse_block(f.read(end - start), lenient)
+
+
+def worker_count() -> int:
+    """Processes to read with: the usable cores, or ``GTKIT_WORKERS`` if set (1 turns it off).
+
+    Workers are forked, which only Linux does safely and cheaply; elsewhere this is 1.
+    """
+    setting = os.environ.get("GTKIT_WORKERS", "").strip()
+    if setting.isdigit() and int(setting) >= 1:
+        wanted = int(setting)
+    else:
+        wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return wanted if sys.platform.startswith("linux") else 1
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def map_blocks(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(function, items)`` in order, on ``workers`` forked processes when there is more
+    than one item, with at most two items per worker in flight (memory stays bounded)."""
+    iterator = iter(items)
+    first = next(iterator, None)
+    if first is None:
+        return
+    second = next(iterator, None)
+    if second is None or workers <= 1:
+        yield function(first)
+        if second is not None:
+            yield function(second)
+            yield from map(function, iterator)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[R]] = deque()
+        pending.append(pool.submit(function, first))
+        pending.append(pool.submit(function, second))
+        for item in iterator:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
