@@ -53,8 +53,9 @@ def run_phase(phase: str, manifest: Path, reference: Path) -> dict[str, float]:
         out = read_manifest(manifest)
         assert len(out.boxes) > 0
     else:
+        output = read_manifest(manifest)
         boxes = read_open_images(reference).renamed(single_class="bird")
-        result = analyze(read_manifest(manifest), reference=boxes, pricing=Pricing(0.08, 5, 0.036))
+        result = analyze(output, reference=boxes, pricing=Pricing(0.08, 5, 0.036))
         assert result.quality is not None and result.quality["objects_compared"] > 0
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -311,9 +311,8 @@ def _quality(
     result.unmatched_objects = sorted(str(f) for f in labeled.loc[~has_ref, "file_name"].dropna())
     result.unmatched_references = sorted(ref.images - set(labeled["file_name"].dropna()))
     compared = labeled[has_ref].reset_index(drop=True)
-    position = pd.Series(np.arange(len(compared)), index=compared["index"].to_numpy())
     if result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
-        scores = _box_scores(compared, position, view.boxes, ref, matching)
+        scores = _box_scores(compared, view.boxes, ref, matching)
     else:
         truth = ref.classes.drop_duplicates("file_name").set_index("file_name")["class_name"]
         given = view.classes.drop_duplicates("index").set_index("index")["class_name"]
@@ -351,43 +350,81 @@ def _quality(
 
 
 def _box_scores(
-    compared: pd.DataFrame,
-    position: pd.Series,
-    label_boxes: pd.DataFrame,
-    ref: References,
-    matching: str,
+    compared: pd.DataFrame, label_boxes: pd.DataFrame, ref: References, matching: str
 ) -> np.ndarray:
-    lb = label_boxes[label_boxes["index"].isin(position.index)]
-    rb = ref.boxes[ref.boxes["file_name"].isin(set(compared["file_name"]))]
-    # file name -> position among the compared objects (not the dataset object index)
-    ref_image = pd.Series(np.arange(len(compared)), index=compared["file_name"].to_numpy())
-    r_img = rb["file_name"].map(ref_image).to_numpy(dtype=np.int64)
-    r_xywh = rb[["left", "top", "width", "height"]].to_numpy(dtype=np.float64)
-    normalized = rb["normalized"].to_numpy(dtype=bool)
+    """Per-object quality of ``compared`` (one object per row) against the reference boxes.
+
+    Works on numpy columns (no copies of the box tables). An image listed twice in a manifest
+    is compared twice, each object with the image's reference boxes.
+    """
+    n = len(compared)
+    # Label boxes of the compared objects, keyed by row among them.
+    l_img = pd.Index(compared["index"]).get_indexer(label_boxes["index"])
+    l_keep = np.flatnonzero(l_img >= 0)
+    # Every box compared (the usual case): views, not copies.
+    l_rows: np.ndarray | slice = slice(None) if len(l_keep) == len(l_img) else l_keep
+    l_img = l_img[l_rows]
+    xywh = ["left", "top", "width", "height"]
+    l_xywh = label_boxes[xywh].to_numpy(dtype=np.float64)[l_rows]
+    # Reference boxes, once for each compared object that shows their image.
+    file_codes, files = pd.factorize(compared["file_name"])
+    r_file = pd.Index(files).get_indexer(ref.boxes["file_name"])
+    r_keep = np.flatnonzero(r_file >= 0)
+    r_rows: np.ndarray | slice = slice(None) if len(r_keep) == len(r_file) else r_keep
+    r_file = r_file[r_rows]
+    per_file = np.bincount(file_codes, minlength=len(files))
+    if (per_file == 1).all():
+        row_of_file = np.empty(len(files), dtype=np.int64)
+        row_of_file[file_codes] = np.arange(n)
+        r_img = row_of_file[r_file]
+    else:
+        rows_by_file = np.argsort(file_codes, kind="stable")
+        first = np.cumsum(per_file) - per_file
+        repeat = per_file[r_file]
+        r_rows = np.repeat(np.arange(len(ref.boxes))[r_rows], repeat)
+        r_file = np.repeat(r_file, repeat)
+        nth = np.arange(len(r_rows)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+        r_img = rows_by_file[first[r_file] + nth]
+    r_xywh = ref.boxes[xywh].to_numpy(dtype=np.float64)[r_rows]
+    if isinstance(r_rows, slice):  # may be a view of the references, which are scaled below
+        r_xywh = r_xywh.copy()
+    normalized = ref.boxes["normalized"].to_numpy(dtype=bool)[r_rows]
     if normalized.any():
-        # Fractions of the image size become pixels with the image size the job recorded.
-        size = lb.drop_duplicates("index").set_index("index")[["image_width", "image_height"]]
-        per_pos = size.reindex(compared["index"].to_numpy()).to_numpy(dtype=np.float64)
-        w, h = per_pos[r_img, 0], per_pos[r_img, 1]
-        if np.isnan(w[normalized]).any():
+        # Fractions of the image size become pixels with the image size the job recorded;
+        # an image without label boxes scores the same at any scale.
+        size = np.full((n, 2), np.nan)
+        size[l_img] = label_boxes[["image_width", "image_height"]].to_numpy(np.float64)[l_rows]
+        has_boxes = np.bincount(l_img, minlength=n) > 0
+        width, height = size[r_img, 0], size[r_img, 1]
+        unknown = np.isnan(width) | np.isnan(height)
+        if (unknown & normalized & has_boxes[r_img]).any():
             raise GtkitError(
                 "references are fractions of the image size, but some matched images have no "
                 "image_size in the output"
             )
-        scale = np.stack([w, h, w, h], axis=1)
-        r_xywh = np.where(normalized[:, None], r_xywh * scale, r_xywh)
+        width[unknown | ~normalized] = 1.0
+        height[unknown | ~normalized] = 1.0
+        for column, factor in ((0, width), (1, height), (2, width), (3, height)):
+            r_xywh[:, column] *= factor
     # Classes are matched by name: one integer code per name across both sides.
-    names = pd.concat([lb["class_name"], rb["class_name"]], ignore_index=True).astype("object")
-    codes = pd.factorize(names.fillna("\0missing"))[0].astype(np.int64)
-    l_class, r_class = codes[: len(lb)], codes[len(lb) :]
+    l_codes, l_names = pd.factorize(
+        label_boxes["class_name"].to_numpy(dtype=object)[l_rows], use_na_sentinel=False
+    )
+    r_codes, r_names = pd.factorize(
+        ref.boxes["class_name"].to_numpy(dtype=object)[r_rows], use_na_sentinel=False
+    )
+    both = pd.factorize(
+        np.concatenate([np.asarray(l_names, object), np.asarray(r_names, object)]),
+        use_na_sentinel=False,
+    )[0].astype(np.int64)
     return image_scores(
-        len(compared),
-        lb["index"].map(position).to_numpy(dtype=np.int64),
-        lb[["left", "top", "width", "height"]].to_numpy(dtype=np.float64),
-        l_class,
-        r_img,
+        n,
+        l_img.astype(np.int64),
+        l_xywh,
+        both[: len(l_names)][l_codes],
+        r_img.astype(np.int64),
         r_xywh,
-        r_class,
-        label_confidence=lb["confidence"].to_numpy(dtype=np.float64),
+        both[len(l_names) :][r_codes],
+        label_confidence=label_boxes["confidence"].to_numpy(dtype=np.float64)[l_rows],
         matching=matching,
     )

@@ -41,6 +41,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _BRUTE_FORCE_MAX = 720  # assignments per image shape enumerated at once (6 x 6 boxes)
+_BATCH_IMAGES = 1 << 13  # images of one shape matched together: bounds the memory (~10 MB)
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -151,6 +152,23 @@ def match_tutorial(iou: FloatArray, confidence: FloatArray) -> tuple[float, int]
     return total, pairs
 
 
+def _by_image(
+    image: IntArray, boxes: FloatArray, classes: IntArray, confidence: FloatArray
+) -> tuple[IntArray, FloatArray, IntArray, FloatArray]:
+    """The boxes ordered by image (left as they are when they already are, as usual)."""
+    image = np.asarray(image, dtype=np.int64)
+    if len(image) < 2 or bool((image[1:] >= image[:-1]).all()):
+        return image, boxes, np.asarray(classes), np.asarray(confidence)
+    order = np.argsort(image, kind="stable")
+    conf = np.asarray(confidence)
+    return (
+        image[order],
+        boxes[order],
+        np.asarray(classes)[order],
+        conf[order] if len(conf) else conf,
+    )
+
+
 def _group_bounds(image: IntArray, n_images: int) -> tuple[IntArray, IntArray]:
     counts = np.bincount(image, minlength=n_images).astype(np.int64)
     starts = np.zeros(n_images, dtype=np.int64)
@@ -179,11 +197,15 @@ def image_scores(
     """
     if matching not in MATCHING_RULES:
         raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
-    lo = np.argsort(label_image, kind="stable")
-    ro = np.argsort(ref_image, kind="stable")
-    li, lb, lc = label_image[lo], np.asarray(label_boxes, dtype=np.float64)[lo], label_class[lo]
-    ri, rb, rc = ref_image[ro], np.asarray(ref_boxes, dtype=np.float64)[ro], ref_class[ro]
-    lconf = np.zeros(len(li)) if label_confidence is None else np.asarray(label_confidence)[lo]
+    li, lb, lc, lconf = _by_image(
+        label_image,
+        np.asarray(label_boxes, dtype=np.float64),
+        label_class,
+        np.zeros(len(label_image)) if label_confidence is None else label_confidence,
+    )
+    ri, rb, rc, _ = _by_image(
+        ref_image, np.asarray(ref_boxes, dtype=np.float64), ref_class, np.zeros(0)
+    )
     n, lstart = _group_bounds(li, n_images)
     m, rstart = _group_bounds(ri, n_images)
     total = np.zeros(n_images)
@@ -192,16 +214,23 @@ def image_scores(
     both = (n > 0) & (m > 0)
     if matching == "optimal":
         images_with_both = np.flatnonzero(both)
-        shapes, which = np.unique(np.stack([n[both], m[both]], axis=1), axis=0, return_inverse=True)
-        for s, (rows, cols) in enumerate(shapes.tolist()):
-            imgs = images_with_both[which.ravel() == s]
+        shape = n[both] * (int(m.max(initial=0)) + 1) + m[both]  # one code per (rows, cols)
+        order = np.argsort(shape, kind="stable")
+        codes, starts = np.unique(shape[order], return_index=True)
+        ends = np.append(starts[1:], len(order))[: len(starts)]
+        for code, start, end in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            imgs = images_with_both[order[start:end]]
+            rows, cols = divmod(code, int(m.max(initial=0)) + 1)
             k = min(rows, cols)
             count = 1
             for x in range(max(rows, cols) - k + 1, max(rows, cols) + 1):
                 count *= x
             if count <= _BRUTE_FORCE_MAX:
-                t, p = _brute_force(imgs, rows, cols, lstart, rstart, lb, lc, rb, rc)
-                total[imgs], pairs[imgs] = t, p
+                # In slices, so that memory stays bounded however many images share a shape.
+                for at in range(0, len(imgs), _BATCH_IMAGES):
+                    part = imgs[at : at + _BATCH_IMAGES]
+                    t, p = _brute_force(part, rows, cols, lstart, rstart, lb, lc, rb, rc)
+                    total[part], pairs[part] = t, p
             else:
                 for img in imgs:
                     iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
@@ -262,12 +291,26 @@ def _brute_force(
     if rows > cols:
         iou = iou.transpose(0, 2, 1)
         rows, cols = cols, rows
-    perms = np.array(list(permutations(range(cols), rows)), dtype=np.int64)  # (P, rows)
-    chosen = iou[:, np.arange(rows)[None, :], perms]  # (g, P, rows)
-    sums = chosen.sum(axis=2)
-    positive = (chosen > 0).sum(axis=2)
-    best = sums.max(axis=1)
-    # Among assignments of equal total IoU, the one with the most matched pairs wins.
-    tie = sums >= best[:, None] - 1e-12
-    count = np.where(tie, positive, -1).max(axis=1)
-    return best, count.astype(np.int64)
+    # Each row (the smaller side) can score at most its best IoU, so where the rows' best
+    # columns are all different, taking them is optimal; only the other images need a search.
+    row_best = iou.max(axis=2)
+    row_pick = iou.argmax(axis=2)
+    scoring = row_best > 0
+    clash = (
+        (row_pick[:, :, None] == row_pick[:, None, :])
+        & scoring[:, :, None]
+        & scoring[:, None, :]
+        & ~np.eye(rows, dtype=bool)[None, :, :]
+    ).any(axis=(1, 2))
+    best = row_best.sum(axis=1)
+    count = scoring.sum(axis=1).astype(np.int64)
+    if clash.any():
+        perms = np.array(list(permutations(range(cols), rows)), dtype=np.int64)  # (P, rows)
+        chosen = iou[clash][:, np.arange(rows)[None, :], perms]  # (g', P, rows)
+        sums = chosen.sum(axis=2)
+        positive = (chosen > 0).sum(axis=2)
+        best[clash] = sums.max(axis=1)
+        # Among assignments of equal total IoU, the one with the most matched pairs wins.
+        tie = sums >= best[clash][:, None] - 1e-12
+        count[clash] = np.where(tie, positive, -1).max(axis=1)
+    return best, count

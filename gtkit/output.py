@@ -117,6 +117,9 @@ class JobOutput:
 
     def for_attribute(self, attribute: str) -> JobOutput:
         """The same output restricted to one label attribute."""
+        attributes = self.objects["attribute"]
+        if len(attributes) and (attributes == attribute).all():
+            return self  # nothing to leave out: no copy of what may be millions of rows
 
         def pick(df: pd.DataFrame) -> pd.DataFrame:
             picked: pd.DataFrame = df[df["attribute"] == attribute].reset_index(drop=True)
@@ -142,7 +145,8 @@ def _skip(problem: Problem, lenient: bool, skipped: list[Problem]) -> None:
 
 
 def _concat(blocks: list[Block], table: str, column: str) -> np.ndarray:
-    out: np.ndarray = np.concatenate([getattr(b, table)[column] for b in blocks])
+    """One column of every block, the blocks' own copies released as it goes (peak memory)."""
+    out: np.ndarray = np.concatenate([getattr(b, table).pop(column) for b in blocks])
     return out
 
 

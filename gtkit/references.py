@@ -10,7 +10,7 @@ for classification the reference class of each image.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -46,7 +46,11 @@ def file_name(source: object) -> str | None:
 
 def file_names(sources: pd.Series) -> pd.Series:
     """:func:`file_name` of every source in a column (None where there is none)."""
-    return pd.Series([file_name(s) for s in sources.tolist()], index=sources.index, dtype="object")
+    names = [
+        (s.strip().rstrip("/").rpartition("/")[2] or None) if type(s) is str else None
+        for s in sources.tolist()
+    ]
+    return pd.Series(names, index=sources.index, dtype="object")
 
 
 @dataclass
@@ -65,7 +69,8 @@ class References:
         self, single_class: str | None = None, names: Mapping[str, str] | None = None
     ) -> References:
         """The same references with class names mapped (``names``) or all set to one name."""
-        boxes, classes = self.boxes.copy(), self.classes.copy()
+        # Shallow copies: the class column is replaced, never changed in place.
+        boxes, classes = self.boxes.copy(deep=False), self.classes.copy(deep=False)
         for df in (boxes, classes):
             if single_class is not None:
                 df["class_name"] = single_class
@@ -75,7 +80,11 @@ class References:
 
 
 def _boxes_frame(
-    names: list[str], classes: list[str], xywh: np.ndarray, *, normalized: bool
+    names: Sequence[str] | np.ndarray,
+    classes: Sequence[str] | np.ndarray,
+    xywh: np.ndarray,
+    *,
+    normalized: bool,
 ) -> pd.DataFrame:
     xywh = xywh.reshape(-1, 4).astype(np.float64)
     frame: pd.DataFrame = pd.DataFrame(
@@ -177,30 +186,71 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
     p = Path(path)
     needed = ["ImageID", "XMin", "XMax", "YMin", "YMax"]
     try:
-        df = pd.read_csv(p, dtype={"ImageID": str, "LabelName": str}, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ReferenceLabelError(f"{p}: cannot read as CSV ({exc})") from None
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise ReferenceLabelError(
-            f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(needed)}"
+        header = pd.read_csv(p, nrows=0).columns
+        missing = [c for c in needed if c not in header]
+        if missing:
+            raise ReferenceLabelError(
+                f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(needed)}"
+            )
+        chunks = pd.read_csv(
+            p,
+            usecols=[c for c in [*needed, "LabelName"] if c in header],
+            dtype={"ImageID": str, "LabelName": str},
+            keep_default_na=False,
+            chunksize=1 << 18,
         )
-    coords = df[needed[1:]].apply(pd.to_numeric, errors="coerce")
-    bad = coords.isna().any(axis=1).to_numpy()
-    if bad.any():
-        line = int(np.flatnonzero(bad)[0]) + 2  # 1-based, after the header
-        raise ReferenceLabelError(f"{p}:{line}: XMin, XMax, YMin and YMax must be numbers")
-    x0, x1 = coords["XMin"].to_numpy(), coords["XMax"].to_numpy()
-    y0, y1 = coords["YMin"].to_numpy(), coords["YMax"].to_numpy()
-    names = (df["ImageID"].astype(str) + ".jpg").tolist()
-    classes = df["LabelName"].astype(str).tolist() if "LabelName" in df else [""] * len(df)
+        # In chunks, each image's file name made once: the full file has millions of rows.
+        images: list[tuple[np.ndarray, np.ndarray]] = []
+        labels: list[tuple[np.ndarray, np.ndarray]] = []
+        parts: list[np.ndarray] = []
+        row = 0
+        for chunk in chunks:
+            coords = chunk[needed[1:]]
+            if not all(kind.kind in "fi" for kind in coords.dtypes):
+                coords = coords.apply(pd.to_numeric, errors="coerce")
+            bad = coords.isna().any(axis=1).to_numpy()
+            if bad.any():
+                line = row + int(np.flatnonzero(bad)[0]) + 2  # 1-based, after the header
+                raise ReferenceLabelError(f"{p}:{line}: XMin, XMax, YMin and YMax must be numbers")
+            images.append(_factorize(chunk["ImageID"]))
+            if "LabelName" in chunk:
+                labels.append(_factorize(chunk["LabelName"]))
+            parts.append(coords.to_numpy(dtype=np.float64))
+            row += len(chunk)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReferenceLabelError(f"{p}: cannot read as CSV ({exc})") from None
+    image, ids = _factorize_parts(images)
+    files = np.array([f"{i}.jpg" for i in ids], dtype=object)
+    names = files[image]
+    if labels:
+        label, label_names = _factorize_parts(labels)
+        classes = label_names[label]
+    else:
+        classes = np.full(len(names), "", dtype=object)
+    x0, x1, y0, y1 = (np.concatenate(parts) if parts else np.zeros((0, 4))).T
     xywh = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
     return References(
         _boxes_frame(names, classes, xywh, normalized=True),
         _empty_classes(),
-        frozenset(names),
+        frozenset(files.tolist()),
         str(p),
     )
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, distinct = pd.factorize(values.astype(object))
+    return codes, np.asarray(distinct, dtype=object)
+
+
+def _factorize_parts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values of several factorized parts taken together."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    sizes = [len(distinct) for _, distinct in parts]
+    offsets = np.cumsum([0, *sizes[:-1]])
+    merged, values = pd.factorize(np.concatenate([distinct for _, distinct in parts]))
+    codes = np.concatenate([merged[o + c] for o, (c, _) in zip(offsets, parts, strict=True)])
+    return codes, np.asarray(values, dtype=object)
 
 
 def read_cub(folder: str | os.PathLike[str]) -> References:

@@ -9,6 +9,7 @@ from itertools import permutations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gtkit.analysis import analyze, resolve_pricing
@@ -313,3 +314,54 @@ def test_cli_report(
     )
     printed = capsys.readouterr().out
     assert "608 human, 392 machine" in printed and out.exists()
+
+
+def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
+    def line(source: str, box: list[float]) -> str:
+        left, top, width, height = box
+        return json.dumps(
+            {
+                "source-ref": source,
+                "bb": {
+                    "annotations": [
+                        {"class_id": 0, "left": left, "top": top, "width": width, "height": height}
+                    ],
+                    "image_size": [{"width": 100, "height": 100, "depth": 3}],
+                },
+                "bb-metadata": {
+                    "objects": [{"confidence": 0.9}],
+                    "class-map": {"0": "bird"},
+                    "type": "groundtruth/object-detection",
+                    "human-annotated": "yes",
+                },
+            }
+        )
+
+    manifest = tmp_path / "output.manifest"
+    manifest.write_text(
+        "\n".join(
+            [
+                line("s3://b/a/1.jpg", [0, 0, 10, 10]),
+                line("s3://b/2.jpg", [0, 0, 10, 10]),
+                line("s3://b/again/1.jpg", [5, 0, 10, 10]),
+            ]
+        )
+        + "\n"
+    )
+    csv = tmp_path / "boxes.csv"
+    # Image 1: x 5-15 px, y 0-10 px of 100 x 100; image 2: no boxes listed (so not compared)
+    csv.write_text("ImageID,LabelName,XMin,XMax,YMin,YMax\n1,/m/x,0.05,0.15,0.0,0.1\n")
+    result = analyze(
+        read_manifest(manifest), reference=read_open_images(csv).renamed(single_class="bird")
+    )
+    # First listing: IoU 50 / 150 (hand-worked); the second lies exactly on the reference.
+    assert result.scores["score"].tolist() == pytest.approx([1 / 3, 1.0])
+    assert result.scores["index"].tolist() == [0, 2]
+    assert result.unmatched_objects == ["2.jpg"]
+    # Every reference box matched once: the references must come through unchanged.
+    refs = read_open_images(csv).renamed(single_class="bird")
+    before = refs.boxes.copy()
+    manifest.write_text(manifest.read_text().splitlines()[0] + "\n")
+    once = analyze(read_manifest(manifest), reference=refs)
+    assert once.scores["score"].tolist() == pytest.approx([1 / 3])
+    pd.testing.assert_frame_equal(refs.boxes, before)

@@ -34,12 +34,14 @@ def brute_score(iou: np.ndarray) -> float:
     return best[0] / (n + m - best[1])
 
 
-def random_images(rng: np.random.Generator, count: int, max_boxes: int) -> dict[str, np.ndarray]:
+def random_images(
+    rng: np.random.Generator, count: int, max_boxes: int, spread: float = 60
+) -> dict[str, np.ndarray]:
     n = rng.integers(0, max_boxes + 1, count)
     m = rng.integers(0, max_boxes + 1, count)
 
     def boxes(k: int) -> np.ndarray:
-        xy = rng.uniform(0, 60, (k, 2))
+        xy = rng.uniform(0, spread, (k, 2))
         wh = rng.uniform(5, 40, (k, 2))
         return np.hstack([xy, wh])
 
@@ -74,11 +76,12 @@ def test_one_side_empty_scores_zero() -> None:
     assert s.tolist() == [0.0, 0.0]
 
 
-def test_optimal_agrees_with_brute_force_on_small_images() -> None:
+@pytest.mark.parametrize("spread", [20, 60, 150])  # crowded (boxes contend) to sparse
+def test_optimal_agrees_with_brute_force_on_small_images(spread: float) -> None:
     rng = np.random.default_rng(1)
-    d = random_images(rng, 400, 5)
-    got = image_scores(400, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
-    expected = [brute_score(per_image_iou(d, i)) for i in range(400)]
+    d = random_images(rng, 600, 5, spread)
+    got = image_scores(600, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    expected = [brute_score(per_image_iou(d, i)) for i in range(600)]
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
@@ -134,3 +137,14 @@ def test_tutorial_rule_is_greedy_by_confidence() -> None:
             np.zeros(0, dtype=np.int64),
             matching="best",
         )
+
+
+def test_box_order_does_not_matter() -> None:
+    rng = np.random.default_rng(3)
+    d = random_images(rng, 300, 5)
+    expected = image_scores(300, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    lp, rp = rng.permutation(len(d["li"])), rng.permutation(len(d["ri"]))
+    got = image_scores(
+        300, d["li"][lp], d["lb"][lp], d["lc"][lp], d["ri"][rp], d["rb"][rp], d["rc"][rp]
+    )
+    np.testing.assert_allclose(got, expected, atol=1e-12)
