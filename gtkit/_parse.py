@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from multiprocessing.context import BaseContext
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -658,7 +659,8 @@ def parse_range(part: tuple[str, int, int], lenient: bool) -> Block:
 def worker_count() -> int:
     """Processes to read with: the usable cores, or ``GTKIT_WORKERS`` if set (1 turns it off).
 
-    Workers are forked, which only Linux does safely and cheaply; elsewhere this is 1.
+    Workers are forked (or started by a fork server), as only Linux does cheaply; elsewhere
+    this is 1.
     """
     setting = os.environ.get("GTKIT_WORKERS", "").strip()
     if setting.isdigit() and int(setting) >= 1:
@@ -666,6 +668,19 @@ def worker_count() -> int:
     else:
         wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return wanted if sys.platform.startswith("linux") else 1
+
+
+def _context() -> BaseContext:
+    """Fork, the cheap start, from a single-threaded process; from a threaded one (a Jupyter
+    kernel, say), where a fork can deadlock, a fork server that imports this module once."""
+    import multiprocessing
+    import threading
+
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 T = TypeVar("T")
@@ -686,10 +701,7 @@ def map_blocks(function: Callable[[T], R], items: Iterable[T], workers: int) -> 
             yield function(second)
             yield from map(function, iterator)
         return
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
         pending: deque[Future[R]] = deque()
         pending.append(pool.submit(function, first))
         pending.append(pool.submit(function, second))

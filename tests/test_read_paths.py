@@ -170,3 +170,26 @@ def test_blocks_end_at_line_ends() -> None:
     blocks = list(_parse.iter_blocks(chunks, size=50))
     assert b"".join(blocks) == data
     assert all(b.endswith(b"\n") for b in blocks[:-1]) and len(blocks) > 10
+
+
+def test_workers_start_from_a_fork_server_in_a_threaded_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    path = tmp_path / "out.manifest"
+    line = json.dumps({"source-ref": "s3://b/a.jpg", "c": 1, "c-metadata": {"class-name": "x"}})
+    path.write_text("\n".join([line] * 200) + "\n")
+    expected = read_with(path, monkeypatch, block=GENERAL, workers=1, lenient=False)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert _parse._context().get_start_method() == "forkserver"
+        got = read_with(path, monkeypatch, block=500, workers=2, lenient=False)
+    finally:
+        stop.set()
+        other.join()
+    assert_same(expected, got)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert _parse._context().get_start_method() == "fork"
