@@ -306,13 +306,18 @@ def analyze(
 def _quality(
     result: Analysis, labeled: pd.DataFrame, view: JobOutput, ref: References, matching: str
 ) -> None:
-    labeled = labeled.assign(file_name=file_names(labeled["source"]))
-    has_ref = labeled["file_name"].isin(ref.images)
-    result.unmatched_objects = sorted(str(f) for f in labeled.loc[~has_ref, "file_name"].dropna())
-    result.unmatched_references = sorted(ref.images - set(labeled["file_name"].dropna()))
+    names = file_names(labeled["source"]).to_numpy(dtype=object)
+    box_image, image_names = ref.image_codes()
+    image = pd.Index(image_names, dtype=object).get_indexer(names)
+    has_ref = image >= 0
+    result.unmatched_objects = sorted(str(f) for f in names[~has_ref] if f is not None)
+    seen = np.zeros(len(image_names), dtype=bool)
+    seen[image[has_ref]] = True
+    result.unmatched_references = sorted(image_names[~seen].tolist())
     compared = labeled[has_ref].reset_index(drop=True)
+    compared["file_name"] = names[has_ref]
     if result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
-        scores = _box_scores(compared, view.boxes, ref, matching)
+        scores = _box_scores(compared, image[has_ref], box_image, view.boxes, ref, matching)
     else:
         truth = ref.classes.drop_duplicates("file_name").set_index("file_name")["class_name"]
         given = view.classes.drop_duplicates("index").set_index("index")["class_name"]
@@ -349,10 +354,25 @@ def _quality(
     }
 
 
+def _class_codes(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of class names, and the distinct names. Most jobs have one class: that
+    case is one comparison per box instead of a hash-table lookup."""
+    if len(names) and (names == names[0]).all():
+        return np.zeros(len(names), dtype=np.int64), names[:1]
+    codes, distinct = pd.factorize(names, use_na_sentinel=False)
+    return codes, np.asarray(distinct, dtype=object)
+
+
 def _box_scores(
-    compared: pd.DataFrame, label_boxes: pd.DataFrame, ref: References, matching: str
+    compared: pd.DataFrame,
+    image: np.ndarray,
+    box_image: np.ndarray,
+    label_boxes: pd.DataFrame,
+    ref: References,
+    matching: str,
 ) -> np.ndarray:
-    """Per-object quality of ``compared`` (one object per row) against the reference boxes.
+    """Per-object quality of ``compared`` (one object per row, showing reference image
+    ``image[row]``) against the reference boxes (of images ``box_image``).
 
     Works on numpy columns (no copies of the box tables). An image listed twice in a manifest
     is compared twice, each object with the image's reference boxes.
@@ -367,24 +387,24 @@ def _box_scores(
     xywh = ["left", "top", "width", "height"]
     l_xywh = label_boxes[xywh].to_numpy(dtype=np.float64)[l_rows]
     # Reference boxes, once for each compared object that shows their image.
-    file_codes, files = pd.factorize(compared["file_name"])
-    r_file = pd.Index(files).get_indexer(ref.boxes["file_name"])
-    r_keep = np.flatnonzero(r_file >= 0)
-    r_rows: np.ndarray | slice = slice(None) if len(r_keep) == len(r_file) else r_keep
-    r_file = r_file[r_rows]
-    per_file = np.bincount(file_codes, minlength=len(files))
-    if (per_file == 1).all():
-        row_of_file = np.empty(len(files), dtype=np.int64)
-        row_of_file[file_codes] = np.arange(n)
-        r_img = row_of_file[r_file]
+    per_image = np.bincount(image, minlength=int(box_image.max(initial=-1)) + 1)
+    per_box = per_image[box_image] if len(box_image) else np.zeros(0, dtype=np.int64)
+    r_rows: np.ndarray | slice
+    if per_image.max(initial=0) <= 1:
+        row_of_image = np.full(len(per_image), -1, dtype=np.int64)
+        row_of_image[image] = np.arange(n)
+        r_keep = np.flatnonzero(per_box > 0)
+        r_rows = slice(None) if len(r_keep) == len(box_image) else r_keep
+        r_img = row_of_image[box_image[r_rows]]
     else:
-        rows_by_file = np.argsort(file_codes, kind="stable")
-        first = np.cumsum(per_file) - per_file
-        repeat = per_file[r_file]
-        r_rows = np.repeat(np.arange(len(ref.boxes))[r_rows], repeat)
-        r_file = np.repeat(r_file, repeat)
+        rows_by_image = np.argsort(image, kind="stable")
+        first = np.cumsum(per_image) - per_image
+        r_keep = np.flatnonzero(per_box > 0)
+        repeat = per_box[r_keep]
+        r_rows = np.repeat(r_keep, repeat)
+        r_code = box_image[r_rows]
         nth = np.arange(len(r_rows)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-        r_img = rows_by_file[first[r_file] + nth]
+        r_img = rows_by_image[first[r_code] + nth]
     r_xywh = ref.boxes[xywh].to_numpy(dtype=np.float64)[r_rows]
     if isinstance(r_rows, slice):  # may be a view of the references, which are scaled below
         r_xywh = r_xywh.copy()
@@ -407,12 +427,8 @@ def _box_scores(
         for column, factor in ((0, width), (1, height), (2, width), (3, height)):
             r_xywh[:, column] *= factor
     # Classes are matched by name: one integer code per name across both sides.
-    l_codes, l_names = pd.factorize(
-        label_boxes["class_name"].to_numpy(dtype=object)[l_rows], use_na_sentinel=False
-    )
-    r_codes, r_names = pd.factorize(
-        ref.boxes["class_name"].to_numpy(dtype=object)[r_rows], use_na_sentinel=False
-    )
+    l_codes, l_names = _class_codes(label_boxes["class_name"].to_numpy(dtype=object)[l_rows])
+    r_codes, r_names = _class_codes(ref.boxes["class_name"].to_numpy(dtype=object)[r_rows])
     both = pd.factorize(
         np.concatenate([np.asarray(l_names, object), np.asarray(r_names, object)]),
         use_na_sentinel=False,

@@ -75,7 +75,8 @@ _ITERATION_RE = re.compile(r"^iteration-(\d+)$")
 
 
 def _frame(data: Mapping[str, Any]) -> pd.DataFrame:
-    df: pd.DataFrame = pd.DataFrame(dict(data))
+    """A DataFrame that wraps the given columns (freshly made here) instead of copying them."""
+    df: pd.DataFrame = pd.DataFrame(dict(data), copy=False)
     return df
 
 

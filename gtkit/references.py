@@ -64,6 +64,20 @@ class References:
     images: frozenset[str]
     source: str
     image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # width, height px
+    _codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def image_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each box's image as a position in an array of image names (every image with
+        references, each once): matching by integer rather than by string, for millions of
+        boxes. Computed once."""
+        if self._codes is None:
+            codes, names = pd.factorize(self.boxes["file_name"].to_numpy(dtype=object))
+            names = np.asarray(names, dtype=object)
+            without_boxes = self.images.difference(names.tolist())
+            if without_boxes:
+                names = np.concatenate([names, np.array(sorted(without_boxes), dtype=object)])
+            self._codes = (codes.astype(np.int64), names)
+        return self._codes
 
     def renamed(
         self, single_class: str | None = None, names: Mapping[str, str] | None = None
@@ -76,7 +90,7 @@ class References:
                 df["class_name"] = single_class
             elif names:
                 df["class_name"] = df["class_name"].map(lambda c: names.get(c, c))
-        return References(boxes, classes, self.images, self.source, self.image_sizes)
+        return References(boxes, classes, self.images, self.source, self.image_sizes, self._codes)
 
 
 def _boxes_frame(
@@ -87,16 +101,18 @@ def _boxes_frame(
     normalized: bool,
 ) -> pd.DataFrame:
     xywh = xywh.reshape(-1, 4).astype(np.float64)
+    # Columns made here are wrapped, not copied (copy=False): reference files run to millions.
     frame: pd.DataFrame = pd.DataFrame(
         {
             "file_name": pd.Series(names, dtype="object"),
             "class_name": pd.Series(classes, dtype="object"),
-            "left": xywh[:, 0],
-            "top": xywh[:, 1],
-            "width": xywh[:, 2],
-            "height": xywh[:, 3],
+            "left": np.ascontiguousarray(xywh[:, 0]),
+            "top": np.ascontiguousarray(xywh[:, 1]),
+            "width": np.ascontiguousarray(xywh[:, 2]),
+            "height": np.ascontiguousarray(xywh[:, 3]),
             "normalized": np.full(len(names), normalized),
-        }
+        },
+        copy=False,
     )
     return frame
 
@@ -227,13 +243,16 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
         classes = label_names[label]
     else:
         classes = np.full(len(names), "", dtype=object)
-    x0, x1, y0, y1 = (np.concatenate(parts) if parts else np.zeros((0, 4))).T
-    xywh = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+    xywh = np.concatenate(parts) if parts else np.zeros((0, 4))  # XMin, XMax, YMin, YMax
+    xywh[:, 1] -= xywh[:, 0]  # width
+    xywh[:, 3] -= xywh[:, 2]  # height
+    xywh = xywh[:, [0, 2, 1, 3]]  # left, top, width, height
     return References(
         _boxes_frame(names, classes, xywh, normalized=True),
         _empty_classes(),
         frozenset(files.tolist()),
         str(p),
+        _codes=(image, files),
     )
 
 
