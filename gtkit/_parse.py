@@ -1,7 +1,7 @@
 """Manifest lines to columns: the hot path under :mod:`gtkit.output`.
 
 A block of output-manifest lines (bytes that end at a line boundary) becomes a :class:`Block` of
-numpy columns, in this process or in a forked worker (:func:`map_blocks`), so that a large
+numpy columns, in this process or in a worker process (:func:`map_blocks`), so that a large
 manifest is read on every core and never held in memory whole.
 
 Object-detection lines of the common shape (``source-ref``, one label attribute and its
@@ -688,8 +688,9 @@ R = TypeVar("R")
 
 
 def map_blocks(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map(function, items)`` in order, on ``workers`` forked processes when there is more
-    than one item, with at most two items per worker in flight (memory stays bounded)."""
+    """``map(function, items)`` in order, on ``workers`` processes (see :func:`_context`) when
+    there is more than one item, with at most two items per worker in flight (memory stays
+    bounded)."""
     iterator = iter(items)
     first = next(iterator, None)
     if first is None:
