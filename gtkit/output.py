@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -170,7 +171,7 @@ def _parse_manifest(
     else:
         blocks_in = iter_blocks(src.iter_chunks(path))
         parsed = map_blocks(partial(parse_block, lenient=lenient), blocks_in, worker_count())
-    with _reading(path):
+    with _reading(path), _workers_alive(path):
         for block in parsed:
             for line, message in block.problems:
                 _skip(Problem(f"{name}:{lines_before + line}", message), lenient, skipped)
@@ -208,6 +209,18 @@ def read_manifest(
     return JobOutput(
         objects, boxes, classes, _empty_answers(), _empty_consolidations(), str(path), skipped
     )
+
+
+@contextmanager
+def _workers_alive(path: str) -> Iterator[None]:
+    """Turn a reading worker's death (killed for memory, say) into an OutputError."""
+    try:
+        yield
+    except BrokenProcessPool:
+        raise OutputError(
+            f"{path}: a worker process reading it died (out of memory?); "
+            "GTKIT_WORKERS=1 reads in this process alone"
+        ) from None
 
 
 # ---------------------------------------------------------------------- output trees

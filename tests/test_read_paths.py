@@ -7,6 +7,7 @@ parallel readings are held to.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -193,3 +194,21 @@ def test_workers_start_from_a_fork_server_in_a_threaded_process(
     assert_same(expected, got)
     monkeypatch.setattr(threading, "active_count", lambda: 1)
     assert _parse._context().get_start_method() == "fork"
+
+
+def _die(part: tuple[str, int, int], lenient: bool) -> None:
+    os._exit(3)  # a worker killed mid-read, as the kernel's out-of-memory killer would
+
+
+def test_a_worker_that_dies_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gtkit.output
+
+    path = tmp_path / "out.manifest"
+    line = json.dumps({"source-ref": "s3://b/a.jpg", "c": 1, "c-metadata": {"class-name": "x"}})
+    path.write_text("\n".join([line] * 100) + "\n")
+    monkeypatch.setattr(gtkit.output, "parse_range", _die)
+    got = read_with(path, monkeypatch, block=500, workers=2, lenient=False)
+    assert isinstance(got, str)
+    assert "a worker process reading it died" in got and "GTKIT_WORKERS=1" in got
