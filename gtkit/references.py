@@ -88,8 +88,14 @@ class References:
         for df in (boxes, classes):
             if single_class is not None:
                 df["class_name"] = single_class
-            elif names:
-                df["class_name"] = df["class_name"].map(lambda c: names.get(c, c))
+            elif names and len(df):
+                # Each distinct name mapped once: reference files run to millions of rows.
+                codes, distinct = pd.factorize(
+                    df["class_name"].to_numpy(dtype=object), use_na_sentinel=False
+                )
+                mapped = np.empty(len(distinct), dtype=object)
+                mapped[:] = [names.get(c, c) for c in distinct]
+                df["class_name"] = mapped[codes]
         return References(boxes, classes, self.images, self.source, self.image_sizes, self._codes)
 
 

@@ -365,3 +365,15 @@ def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
     once = analyze(read_manifest(manifest), reference=refs)
     assert once.scores["score"].tolist() == pytest.approx([1 / 3])
     pd.testing.assert_frame_equal(refs.boxes, before)
+
+
+def test_references_renamed_by_a_mapping(tmp_path: Path) -> None:
+    csv = tmp_path / "boxes.csv"
+    csv.write_text(
+        "ImageID,LabelName,XMin,XMax,YMin,YMax\n"
+        "1,/m/015p6,0,0.5,0,0.5\n2,/m/other,0,0.5,0,0.5\n3,/m/015p6,0.1,0.2,0.1,0.2\n"
+    )
+    refs = read_open_images(csv)
+    renamed = refs.renamed(names={"/m/015p6": "bird"})
+    assert renamed.boxes["class_name"].tolist() == ["bird", "/m/other", "bird"]
+    assert refs.boxes["class_name"].tolist() == ["/m/015p6", "/m/other", "/m/015p6"]
