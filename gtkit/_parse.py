@@ -142,17 +142,18 @@ def to_int(value: Any) -> int:
     return out if -_INT64_MAX <= out <= _INT64_MAX else -1
 
 
-def _plain_numbers(values: Sequence[Any]) -> bool:
-    """Whether every value is a JSON number (bools are not; numpy would take them as 0/1)."""
-    return set(map(type, values)) <= _NUMBER_TYPES
+_NUMBERS, _INTEGERS = frozenset({int, float}), frozenset({int})
 
 
-_NUMBER_TYPES = {int, float}
+def _only(values: Sequence[Any], kinds: frozenset[type]) -> bool:
+    """Whether every value is of one of ``kinds`` exactly (a bool is not an int here: numpy
+    would take it as 0 or 1)."""
+    return set(map(type, values)) <= kinds
 
 
 def float_column(values: Sequence[Any]) -> np.ndarray:
     """Raw JSON values as float64; anything not a number (or numeric text) becomes NaN."""
-    if _plain_numbers(values):
+    if _only(values, _NUMBERS):
         try:
             return np.array(values, dtype=np.float64)
         except OverflowError:  # an integer too large even for a float
@@ -162,7 +163,7 @@ def float_column(values: Sequence[Any]) -> np.ndarray:
 
 def int_column(values: Sequence[Any]) -> np.ndarray:
     """Raw class ids as int64; anything not an int64 integer (or integral text) becomes -1."""
-    if set(map(type, values)) <= {int}:
+    if _only(values, _INTEGERS):
         try:
             return np.array(values, dtype=np.int64)
         except OverflowError:
@@ -563,12 +564,16 @@ def parse_block(block: bytes, lenient: bool) -> Block:
                     size = value["image_size"][0]
                     n = len(annotations)
                     if type(annotations) is list and type(scores) is list and len(scores) == n:
+                        class_map = meta.get("class-map")
+                        if class_map != last_map:
+                            last_map, last_code = class_map, builder.map_code(class_map)
                         row = (
                             index, number_, source, fast_attr, "object-detection",
                             meta.get("human-annotated"), _NAN, True, meta.get("creation-date"),
                             meta.get("job-name"), meta.get("failure-reason"), None, n, last_code,
                             size["width"], size["height"],
                         )  # fmt: skip
+                        # Boxes first: a box without a field raises here, before the row is kept.
                         left.extend(map(_LEFT, annotations))
                         top.extend(map(_TOP, annotations))
                         width.extend(map(_WIDTH, annotations))
@@ -576,10 +581,6 @@ def parse_block(block: bytes, lenient: bool) -> Block:
                         class_id.extend(map(_CLASS_ID, annotations))
                         box_confidence.extend(map(_CONFIDENCE, scores))
                         boxes_so_far += n
-                        class_map = meta.get("class-map")
-                        if class_map != last_map:
-                            last_map, last_code = class_map, builder.map_code(class_map)
-                            row = (*row[:13], last_code, *row[14:])
                         rows.append(row)
                         continue
                 except (KeyError, TypeError, IndexError):
