@@ -389,17 +389,16 @@ def _box_scores(
     # Reference boxes, once for each compared object that shows their image.
     per_image = np.bincount(image, minlength=int(box_image.max(initial=-1)) + 1)
     per_box = per_image[box_image] if len(box_image) else np.zeros(0, dtype=np.int64)
+    r_keep = np.flatnonzero(per_box > 0)
     r_rows: np.ndarray | slice
     if per_image.max(initial=0) <= 1:
         row_of_image = np.full(len(per_image), -1, dtype=np.int64)
         row_of_image[image] = np.arange(n)
-        r_keep = np.flatnonzero(per_box > 0)
         r_rows = slice(None) if len(r_keep) == len(box_image) else r_keep
         r_img = row_of_image[box_image[r_rows]]
     else:
         rows_by_image = np.argsort(image, kind="stable")
         first = np.cumsum(per_image) - per_image
-        r_keep = np.flatnonzero(per_box > 0)
         repeat = per_box[r_keep]
         r_rows = np.repeat(r_keep, repeat)
         r_code = box_image[r_rows]

@@ -214,13 +214,14 @@ def image_scores(
     both = (n > 0) & (m > 0)
     if matching == "optimal":
         images_with_both = np.flatnonzero(both)
-        shape = n[both] * (int(m.max(initial=0)) + 1) + m[both]  # one code per (rows, cols)
+        radix = int(m.max(initial=0)) + 1
+        shape = n[both] * radix + m[both]  # one code per (rows, cols)
         order = np.argsort(shape, kind="stable")
         codes, starts = np.unique(shape[order], return_index=True)
         ends = np.append(starts[1:], len(order))[: len(starts)]
         for code, start, end in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
             imgs = images_with_both[order[start:end]]
-            rows, cols = divmod(code, int(m.max(initial=0)) + 1)
+            rows, cols = divmod(code, radix)
             k = min(rows, cols)
             count = 1
             for x in range(max(rows, cols) - k + 1, max(rows, cols) + 1):
