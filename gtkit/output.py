@@ -163,16 +163,8 @@ def _parse_manifest(
     skipped: list[Problem] = []
     blocks: list[Block] = []
     lines_before = records_before = 0
-    parsed: Iterator[Block]
-    if src.client is None:
-        with _reading(path):
-            ranges = list(file_ranges(path))
-        parsed = map_blocks(partial(parse_range, lenient=lenient), ranges, worker_count())
-    else:
-        blocks_in = iter_blocks(src.iter_chunks(path))
-        parsed = map_blocks(partial(parse_block, lenient=lenient), blocks_in, worker_count())
     with _reading(path), _workers_alive(path):
-        for block in parsed:
+        for block in src.parsed_blocks(path, lenient):
             for line, message in block.problems:
                 _skip(Problem(f"{name}:{lines_before + line}", message), lenient, skipped)
             for columns in (block.objects, block.boxes, block.classes):
@@ -268,16 +260,18 @@ class _Source:
             bucket, key = parse_s3_uri(path)
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    def iter_chunks(self, path: str) -> Iterator[bytes]:
-        """The file's bytes, streamed: a large manifest is never held in memory whole."""
-        with _reading(path):
-            if self.client is None:
-                with Path(path).open("rb") as f:
-                    yield from iter(partial(f.read, _CHUNK_BYTES), b"")
-                return
-            bucket, key = parse_s3_uri(path)
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            yield from body.iter_chunks(chunk_size=_CHUNK_BYTES)
+    def parsed_blocks(self, path: str, lenient: bool) -> Iterator[Block]:
+        """A manifest parsed block by block, in order, on every core. Workers read their own
+        byte ranges of a local file; an S3 object is streamed to them, never held whole."""
+        if self.client is None:
+            ranges = list(file_ranges(path))
+            return map_blocks(partial(parse_range, lenient=lenient), ranges, worker_count())
+        bucket, key = parse_s3_uri(path)
+        body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+        chunks = body.iter_chunks(chunk_size=_CHUNK_BYTES)
+        return map_blocks(
+            partial(parse_block, lenient=lenient), iter_blocks(chunks), worker_count()
+        )
 
     def full(self, relative: str) -> str:
         return join_uri(self.root, relative) if self.client else str(Path(self.root) / relative)
