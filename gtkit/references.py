@@ -46,11 +46,7 @@ def file_name(source: object) -> str | None:
 
 def file_names(sources: pd.Series) -> pd.Series:
     """:func:`file_name` of every source in a column (None where there is none)."""
-    names = [
-        (s.strip().rstrip("/").rpartition("/")[2] or None) if type(s) is str else None
-        for s in sources.tolist()
-    ]
-    return pd.Series(names, index=sources.index, dtype="object")
+    return pd.Series([file_name(s) for s in sources.tolist()], index=sources.index, dtype="object")
 
 
 @dataclass
