@@ -173,14 +173,19 @@ def test_blocks_end_at_line_ends() -> None:
     assert all(b.endswith(b"\n") for b in blocks[:-1]) and len(blocks) > 10
 
 
+def classification_manifest(folder: Path, lines: int) -> Path:
+    path = folder / "out.manifest"
+    line = json.dumps({"source-ref": "s3://b/a.jpg", "c": 1, "c-metadata": {"class-name": "x"}})
+    path.write_text("\n".join([line] * lines) + "\n")
+    return path
+
+
 def test_workers_start_from_a_fork_server_in_a_threaded_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
 
-    path = tmp_path / "out.manifest"
-    line = json.dumps({"source-ref": "s3://b/a.jpg", "c": 1, "c-metadata": {"class-name": "x"}})
-    path.write_text("\n".join([line] * 200) + "\n")
+    path = classification_manifest(tmp_path, 200)
     expected = read_with(path, monkeypatch, block=GENERAL, workers=1, lenient=False)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
@@ -205,9 +210,7 @@ def test_a_worker_that_dies_is_a_clear_error(
 ) -> None:
     import gtkit.output
 
-    path = tmp_path / "out.manifest"
-    line = json.dumps({"source-ref": "s3://b/a.jpg", "c": 1, "c-metadata": {"class-name": "x"}})
-    path.write_text("\n".join([line] * 100) + "\n")
+    path = classification_manifest(tmp_path, 100)
     monkeypatch.setattr(gtkit.output, "parse_range", _die)
     got = read_with(path, monkeypatch, block=500, workers=2, lenient=False)
     assert isinstance(got, str)
