@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from multiprocessing.context import BaseContext
 from operator import itemgetter
 from pathlib import Path
@@ -38,7 +39,7 @@ _MONTHS = {
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
     )
 }
-_INT64_MAX = 2**63 - 1
+_ID_MAX = 2**53  # class ids beyond this are not exact as float64
 _NAN = float("nan")
 
 #: Bytes per block handed to a worker: large enough that pickling results is cheap per line,
@@ -134,41 +135,61 @@ def number(value: Any) -> float:
 
 
 def to_int(value: Any) -> int:
-    """A class id as an int; -1 where the value is not one (text, null, out of int64 range)."""
-    try:
-        out = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return -1
-    return out if -_INT64_MAX <= out <= _INT64_MAX else -1
+    """A class id as an int: an integral JSON number or numeric text (``3``, ``3.0``, ``"3"``);
+    -1 for anything else (``3.5``, other text, null, a bool, beyond +-2**53)."""
+    if type(value) is int:
+        return value if -_ID_MAX <= value <= _ID_MAX else -1
+    f = number(value)
+    return int(f) if f.is_integer() and -_ID_MAX <= f <= _ID_MAX else -1
 
 
-_NUMBERS, _INTEGERS = frozenset({int, float}), frozenset({int})
-
-
-def _only(values: Sequence[Any], kinds: frozenset[type]) -> bool:
-    """Whether every value is of one of ``kinds`` exactly (a bool is not an int here: numpy
-    would take it as 0 or 1)."""
-    return set(map(type, values)) <= kinds
+def class_ids(values: np.ndarray) -> np.ndarray:
+    """:func:`to_int` of a float64 column made by :func:`float_column`."""
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(values) <= _ID_MAX) & (values == np.trunc(values))
+    out: np.ndarray = np.where(ok, values, -1).astype(np.int64)
+    return out
 
 
 def float_column(values: Sequence[Any]) -> np.ndarray:
     """Raw JSON values as float64; anything not a number (or numeric text) becomes NaN."""
-    if _only(values, _NUMBERS):
-        try:
-            return np.array(values, dtype=np.float64)
-        except OverflowError:  # an integer too large even for a float
-            pass
-    return np.fromiter((number(v) for v in values), dtype=np.float64, count=len(values))
+    try:
+        # numpy converts text as float() does, and None to NaN, as number() does; ...
+        out = np.fromiter(values, dtype=np.float64, count=len(values))
+    except (TypeError, ValueError, OverflowError):
+        return _numbers(values)
+    # ... but a bool to 0 or 1, where number() says NaN: look at those values only.
+    suspects = np.flatnonzero((out == 0.0) | (out == 1.0)).tolist()
+    if suspects and any(type(values[i]) is bool for i in suspects):
+        return _numbers(values)
+    return out
 
 
-def int_column(values: Sequence[Any]) -> np.ndarray:
-    """Raw class ids as int64; anything not an int64 integer (or integral text) becomes -1."""
-    if _only(values, _INTEGERS):
-        try:
-            return np.array(values, dtype=np.int64)
-        except OverflowError:
-            pass
-    return np.fromiter((to_int(v) for v in values), dtype=np.int64, count=len(values))
+def _numbers(values: Iterable[Any]) -> np.ndarray:
+    return np.fromiter(map(number, values), dtype=np.float64)
+
+
+_CLASS_ID_AT = itemgetter(4)
+
+
+def box_columns(boxes: Sequence[tuple[Any, ...]]) -> np.ndarray:
+    """Rows of raw (left, top, width, height, class_id) values as a float64 (n, 5) array, each
+    value converted as :func:`float_column` converts it."""
+    shape = (len(boxes), 5)
+    try:
+        out = np.fromiter(chain.from_iterable(boxes), dtype=np.float64, count=5 * len(boxes))
+    except (TypeError, ValueError, OverflowError):
+        return _numbers(chain.from_iterable(boxes)).reshape(shape)
+    out = out.reshape(shape)
+    # Bools show as 0 or 1 (see float_column). Class ids are nearly all 0 or 1 in jobs of one
+    # or two classes, so that column is checked by type; the coordinates rarely are.
+    coords = out[:, :4]
+    rows = np.flatnonzero(((coords == 0.0) | (coords == 1.0)).any(axis=1)).tolist()
+    if any(type(v) is bool for i in rows for v in boxes[i]) or bool in set(
+        map(type, map(_CLASS_ID_AT, boxes))
+    ):
+        return _numbers(chain.from_iterable(boxes)).reshape(shape)
+    return out
 
 
 def human_code(value: Any) -> int:
@@ -230,8 +251,13 @@ class Block:
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
-_LEFT, _TOP, _WIDTH, _HEIGHT = (itemgetter(k) for k in ("left", "top", "width", "height"))
-_CLASS_ID, _CONFIDENCE = itemgetter("class_id"), itemgetter("confidence")
+_BOX_FIELDS = ("left", "top", "width", "height", "class_id")
+_BOX_VALUES, _CONFIDENCE = itemgetter(*_BOX_FIELDS), itemgetter("confidence")
+# The six fields of a detection label's metadata, and its value's two, on the fast path.
+_META_VALUES = itemgetter(
+    "type", "objects", "class-map", "human-annotated", "creation-date", "job-name"
+)
+_VALUE_VALUES = itemgetter("annotations", "image_size")
 
 
 class _Builder:
@@ -250,11 +276,12 @@ class _Builder:
         "index": np.int64, "line": np.int64, "confidence": np.float64, "from_boxes": bool,
         "nboxes": np.int64, "cmap": np.int64, "image_width": float, "image_height": float,
     }  # fmt: skip
-    _BOX = ("left", "top", "width", "height", "class_id", "confidence")
+    _BOX = (*_BOX_FIELDS, "confidence")
 
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
-        self.b: dict[str, list[Any]] = {k: [] for k in self._BOX}
+        self.boxes: list[tuple[Any, ...]] = []  # raw values of _BOX_FIELDS, one tuple per box
+        self.scores: list[Any] = []  # raw confidence of each box
         self.c: dict[str, list[Any]] = {k: [] for k in CLASS_COLUMNS}
         self.done_objects: dict[str, list[np.ndarray]] = {k: [] for k in self._OBJ}
         self.done_boxes: dict[str, list[np.ndarray]] = {k: [] for k in self._BOX}
@@ -283,26 +310,29 @@ class _Builder:
                 kind = self._OBJ_TYPES.get(key)
                 if kind is float:
                     array = float_column(column)
-                elif kind is None:
-                    array = _objects(column)
-                else:
-                    array = np.array(column, dtype=kind)
+                else:  # ints and bools of this module's making, or raw values as objects
+                    array = np.fromiter(column, dtype=kind or object, count=len(column))
                 self.done_objects[key].append(array)
             self.rows.clear()
-        for key, values in self.b.items():
-            converter = int_column if key == "class_id" else float_column
-            self.done_boxes[key].append(converter(values))
-            del values[:]
+        if self.boxes:
+            numbers = box_columns(self.boxes)
+            for i, key in enumerate(_BOX_FIELDS):
+                values = numbers[:, i]
+                self.done_boxes[key].append(class_ids(values) if key == "class_id" else values)
+            self.done_boxes["confidence"].append(float_column(self.scores))
+            self.boxes.clear()
+            self.scores.clear()
 
     def mark(self) -> tuple[int, int, int]:
-        return len(self.rows), len(self.b["left"]), len(self.c["index"])
+        return len(self.rows), len(self.boxes), len(self.c["index"])
 
     def rollback(self, mark: tuple[int, int, int]) -> None:
         """Drop whatever a failed line appended, so every column keeps one length."""
         del self.rows[mark[0] :]
-        for columns, n in ((self.b, mark[1]), (self.c, mark[2])):
-            for values in columns.values():
-                del values[n:]
+        del self.boxes[mark[1] :]
+        del self.scores[mark[1] :]
+        for values in self.c.values():
+            del values[mark[2] :]
 
     # ------------------------------------------------------------------ general path
     def add(self, index: int, line: int, record: dict[str, Any]) -> None:
@@ -375,17 +405,12 @@ class _Builder:
         confidences = meta.get("objects")
         if not isinstance(confidences, list):
             confidences = []
-        b = self.b
         n = 0
         for i, box in enumerate(annotations):
             get = box.get
-            b["class_id"].append(get("class_id"))
-            b["left"].append(get("left"))
-            b["top"].append(get("top"))
-            b["width"].append(get("width"))
-            b["height"].append(get("height"))
+            self.boxes.append(tuple(map(get, _BOX_FIELDS)))
             score = confidences[i] if i < len(confidences) else None
-            b["confidence"].append(score.get("confidence") if type(score) is dict else None)
+            self.scores.append(score.get("confidence") if type(score) is dict else None)
             n += 1
         return n, self.map_code(meta.get("class-map")), size
 
@@ -513,12 +538,11 @@ def parse_block(block: bytes, lenient: bool) -> Block:
     ``problems`` (with its line number in the block); leniently, every one is reported.
     """
     builder = _Builder()
-    rows, b = builder.rows, builder.b
-    left, top, width, height, class_id, box_confidence = (b[k] for k in _Builder._BOX)
+    rows, boxes, box_scores = builder.rows, builder.boxes, builder.scores
     problems: list[tuple[int, str]] = []
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     fast_attr: str | None = None  # the attribute of the first detection line
-    fast_meta = ""
+    fast_fields: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
     boxes_so_far = 0
     last_map: Any = None
     last_code = -1
@@ -547,45 +571,34 @@ def parse_block(block: bytes, lenient: bool) -> Block:
             if not lenient:
                 break
             continue
-        if len(record) == 3 and fast_attr is not None and FAST_PATH:
-            # The fast path: exactly source-ref, the attribute and its detection metadata.
-            meta = record.get(fast_meta)
-            value = record.get(fast_attr)
-            source = record.get("source-ref")
-            if (
-                type(meta) is dict
-                and type(value) is dict
-                and type(source) is str
-                and meta.get("type") == DETECTION
-            ):
-                try:
-                    annotations = value["annotations"]
-                    scores = meta["objects"]
-                    size = value["image_size"][0]
+        if len(record) == 3 and fast_fields is not None and FAST_PATH:
+            # The fast path: exactly source-ref, the attribute, and its metadata with the six
+            # usual fields. A line that differs fails a check or raises, and takes the general
+            # path.
+            try:
+                source, value, meta = fast_fields(record)
+                if type(source) is str and len(meta) == 6:
+                    kind, scores, class_map, human, date, job = _META_VALUES(meta)
+                    annotations, sizes = _VALUE_VALUES(value)
                     n = len(annotations)
-                    if type(annotations) is list and type(scores) is list and len(scores) == n:
-                        class_map = meta.get("class-map")
+                    if kind == DETECTION and len(scores) == n:
                         if class_map != last_map:
                             last_map, last_code = class_map, builder.map_code(class_map)
+                        size = sizes[0]
                         row = (
-                            index, number_, source, fast_attr, "object-detection",
-                            meta.get("human-annotated"), _NAN, True, meta.get("creation-date"),
-                            meta.get("job-name"), meta.get("failure-reason"), None, n, last_code,
-                            size["width"], size["height"],
+                            index, number_, source, fast_attr, "object-detection", human, _NAN,
+                            True, date, job, None, None, n, last_code, size["width"],
+                            size["height"],
                         )  # fmt: skip
                         # Boxes first: a box without a field raises here, before the row is kept.
-                        left.extend(map(_LEFT, annotations))
-                        top.extend(map(_TOP, annotations))
-                        width.extend(map(_WIDTH, annotations))
-                        height.extend(map(_HEIGHT, annotations))
-                        class_id.extend(map(_CLASS_ID, annotations))
-                        box_confidence.extend(map(_CONFIDENCE, scores))
+                        boxes.extend(map(_BOX_VALUES, annotations))
+                        box_scores.extend(map(_CONFIDENCE, scores))
                         boxes_so_far += n
                         rows.append(row)
                         continue
-                except (KeyError, TypeError, IndexError):
-                    for column in b.values():
-                        del column[boxes_so_far:]
+            except (KeyError, TypeError, IndexError):
+                del boxes[boxes_so_far:]
+                del box_scores[boxes_so_far:]
         mark = builder.mark()
         try:
             builder.add(index, number_, record)
@@ -595,10 +608,10 @@ def parse_block(block: bytes, lenient: bool) -> Block:
             if not lenient:
                 break
             continue
-        boxes_so_far = len(left)
+        boxes_so_far = len(boxes)
         if fast_attr is None and rows and rows[-1][4] == "object-detection":
             fast_attr = rows[-1][3]
-            fast_meta = f"{fast_attr}-metadata"
+            fast_fields = itemgetter("source-ref", fast_attr, f"{fast_attr}-metadata")
     return builder.finish(number_, index + 1, problems)
 
 

@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -215,3 +216,38 @@ def test_a_worker_that_dies_is_a_clear_error(
     got = read_with(path, monkeypatch, block=500, workers=2, lenient=False)
     assert isinstance(got, str)
     assert "a worker process reading it died" in got and "GTKIT_WORKERS=1" in got
+
+
+# ---------------------------------------------------------------------- numbers
+_json_value = st.one_of(
+    _number,
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["3", "3.0", " 2 ", "1e3", "x", "", "1_0", "nan"]),
+    st.lists(_number, max_size=2),
+    st.just({"a": 1}),
+)
+
+
+def _same_floats(got: np.ndarray, expected: list[float]) -> bool:
+    return bool(np.array_equal(got, np.array(expected, dtype=np.float64), equal_nan=True))
+
+
+@given(st.lists(_json_value, max_size=30))
+def test_each_value_converts_alone_as_it_does_among_others(values: list[object]) -> None:
+    # Column-wise conversion (numpy, with its shortcuts) against number() / to_int() of each
+    # value by itself: a value's neighbours never change what it becomes.
+    assert _same_floats(_parse.float_column(values), [_parse.number(v) for v in values])
+    boxes = [tuple(values[i : i + 5]) for i in range(0, len(values) - 4, 5)]
+    columns = _parse.box_columns(boxes)
+    flat = [v for box in boxes for v in box]
+    assert _same_floats(columns.reshape(-1), [_parse.number(v) for v in flat])
+    ids = [box[4] for box in boxes]
+    assert _parse.class_ids(columns[:, 4]).tolist() == [_parse.to_int(v) for v in ids]
+
+
+def test_class_ids_are_integral_numbers() -> None:
+    ids = [3, 3.0, "3", " 3.0 ", -2, 3.5, "3.5", "x", None, True, False, 2**53, 2**53 + 1, 1e300]
+    assert [_parse.to_int(v) for v in ids] == [3, 3, 3, 3, -2] + [-1] * 6 + [2**53, -1, -1]
