@@ -311,11 +311,14 @@ def _quality(
     image = pd.Index(image_names, dtype=object).get_indexer(names)
     has_ref = image >= 0
     result.unmatched_objects = sorted(str(f) for f in names[~has_ref] if f is not None)
+    del names  # a million strings; the matched ones are the references' own
     seen = np.zeros(len(image_names), dtype=bool)
     seen[image[has_ref]] = True
     result.unmatched_references = sorted(image_names[~seen].tolist())
-    compared = labeled[has_ref].reset_index(drop=True)
-    compared["file_name"] = names[has_ref]
+    # Only the columns needed: the source and the raw value would be copies of no use.
+    needed = ["index", "human", "iteration", "confidence"]
+    compared = labeled.loc[has_ref, needed].reset_index(drop=True)
+    compared["file_name"] = image_names[image[has_ref]]
     if result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
         scores = _box_scores(compared, image[has_ref], box_image, view.boxes, ref, matching)
     else:
@@ -363,6 +366,32 @@ def _class_codes(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(distinct, dtype=object)
 
 
+def _shared_codes(labels: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class names of label and reference boxes as integer codes, one code per name across
+    both sides (classes are matched by name)."""
+    l_codes, l_names = _class_codes(labels)
+    r_codes, r_names = _class_codes(refs)
+    both = pd.factorize(
+        np.concatenate([np.asarray(l_names, object), np.asarray(r_names, object)]),
+        use_na_sentinel=False,
+    )[0].astype(np.int64)
+    return both[: len(l_names)][l_codes], both[len(l_names) :][r_codes]
+
+
+Rows = np.ndarray | slice  # rows of a table: positions, or all of them
+
+
+def _columns(frame: pd.DataFrame, names: list[str], rows: Rows) -> np.ndarray:
+    """The given float columns at ``rows`` as one new (rows, columns) array, made in place
+    (no whole-table intermediate: box tables run to millions of rows)."""
+    first = frame[names[0]].to_numpy(dtype=np.float64)[rows]
+    out = np.empty((len(first), len(names)))
+    out[:, 0] = first
+    for j, name in enumerate(names[1:], start=1):
+        out[:, j] = frame[name].to_numpy(dtype=np.float64)[rows]
+    return out
+
+
 def _box_scores(
     compared: pd.DataFrame,
     image: np.ndarray,
@@ -378,68 +407,89 @@ def _box_scores(
     is compared twice, each object with the image's reference boxes.
     """
     n = len(compared)
-    # Label boxes of the compared objects, keyed by row among them.
-    l_img = pd.Index(compared["index"]).get_indexer(label_boxes["index"])
-    l_keep = np.flatnonzero(l_img >= 0)
-    # Every box compared (the usual case): views, not copies.
-    l_rows: np.ndarray | slice = slice(None) if len(l_keep) == len(l_img) else l_keep
-    l_img = l_img[l_rows]
+    # Each step is its own function, so that its temporaries (arrays of millions) go with it.
+    l_img, l_rows = _label_rows(compared["index"], label_boxes["index"])
+    r_img, r_rows = _reference_rows(image, box_image)
     xywh = ["left", "top", "width", "height"]
-    l_xywh = label_boxes[xywh].to_numpy(dtype=np.float64)[l_rows]
-    # Reference boxes, once for each compared object that shows their image.
+    r_xywh = _columns(ref.boxes, xywh, r_rows)
+    normalized = ref.boxes["normalized"].to_numpy(dtype=bool)[r_rows]
+    if normalized.any():
+        _to_pixels(r_xywh, r_img, normalized, l_img, _columns(label_boxes, _SIZE, l_rows), n)
+    del normalized
+    l_class, r_class = _shared_codes(
+        label_boxes["class_name"].to_numpy(dtype=object)[l_rows],
+        ref.boxes["class_name"].to_numpy(dtype=object)[r_rows],
+    )
+    return image_scores(
+        n,
+        l_img,
+        _columns(label_boxes, xywh, l_rows),
+        l_class,
+        r_img,
+        r_xywh,
+        r_class,
+        label_confidence=label_boxes["confidence"].to_numpy(dtype=np.float64)[l_rows],
+        matching=matching,
+    )
+
+
+_SIZE = ["image_width", "image_height"]
+
+
+def _label_rows(compared: pd.Series, label_index: pd.Series) -> tuple[np.ndarray, Rows]:
+    """Each compared label box's object (as a row of ``compared``), and the rows of the box
+    table those boxes are (all of it, the usual case, as a slice: views, not copies)."""
+    l_img = pd.Index(compared).get_indexer(label_index).astype(np.int64, copy=False)
+    keep = l_img >= 0
+    if keep.all():
+        return l_img, slice(None)
+    rows = np.flatnonzero(keep)
+    return l_img[rows], rows
+
+
+def _reference_rows(image: np.ndarray, box_image: np.ndarray) -> tuple[np.ndarray, Rows]:
+    """Reference boxes, once for each compared object that shows their image: each one's
+    object (a row among the compared), and its row in the reference table."""
+    n = len(image)
     per_image = np.bincount(image, minlength=int(box_image.max(initial=-1)) + 1)
     per_box = per_image[box_image] if len(box_image) else np.zeros(0, dtype=np.int64)
     r_keep = np.flatnonzero(per_box > 0)
-    r_rows: np.ndarray | slice
     if per_image.max(initial=0) <= 1:
         row_of_image = np.full(len(per_image), -1, dtype=np.int64)
         row_of_image[image] = np.arange(n)
-        r_rows = slice(None) if len(r_keep) == len(box_image) else r_keep
-        r_img = row_of_image[box_image[r_rows]]
-    else:
-        rows_by_image = np.argsort(image, kind="stable")
-        first = np.cumsum(per_image) - per_image
-        repeat = per_box[r_keep]
-        r_rows = np.repeat(r_keep, repeat)
-        r_code = box_image[r_rows]
-        nth = np.arange(len(r_rows)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-        r_img = rows_by_image[first[r_code] + nth]
-    r_xywh = ref.boxes[xywh].to_numpy(dtype=np.float64)[r_rows]
-    if isinstance(r_rows, slice):  # may be a view of the references, which are scaled below
-        r_xywh = r_xywh.copy()
-    normalized = ref.boxes["normalized"].to_numpy(dtype=bool)[r_rows]
-    if normalized.any():
-        # Fractions of the image size become pixels with the image size the job recorded;
-        # an image without label boxes scores the same at any scale.
-        size = np.full((n, 2), np.nan)
-        size[l_img] = label_boxes[["image_width", "image_height"]].to_numpy(np.float64)[l_rows]
-        has_boxes = np.bincount(l_img, minlength=n) > 0
-        width, height = size[r_img, 0], size[r_img, 1]
-        unknown = np.isnan(width) | np.isnan(height)
-        if (unknown & normalized & has_boxes[r_img]).any():
+        r_rows: Rows = slice(None) if len(r_keep) == len(box_image) else r_keep
+        return row_of_image[box_image[r_rows]], r_rows
+    # An image shown by several objects: its boxes repeated, once for each.
+    rows_by_image = np.argsort(image, kind="stable")
+    first = np.cumsum(per_image) - per_image
+    repeat = per_box[r_keep]
+    repeated = np.repeat(r_keep, repeat)
+    nth = np.arange(len(repeated)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    return rows_by_image[first[box_image[repeated]] + nth].astype(np.int64), repeated
+
+
+def _to_pixels(
+    r_xywh: np.ndarray,
+    r_img: np.ndarray,
+    normalized: np.ndarray,
+    l_img: np.ndarray,
+    l_size: np.ndarray,
+    n: int,
+) -> None:
+    """Scale reference boxes given as fractions of the image size to pixels, in place, with
+    the image size the job recorded; an image without label boxes scores the same at any scale.
+    """
+    size = np.full((n, 2), np.nan)
+    size[l_img] = l_size
+    has_boxes = (np.bincount(l_img, minlength=n) > 0)[r_img]
+    for axis, columns in ((0, (0, 2)), (1, (1, 3))):
+        factor = size[r_img, axis]
+        unknown = np.isnan(factor)
+        if (unknown & normalized & has_boxes).any():
             raise GtkitError(
                 "references are fractions of the image size, but some matched images have no "
                 "image_size in the output"
             )
-        width[unknown | ~normalized] = 1.0
-        height[unknown | ~normalized] = 1.0
-        for column, factor in ((0, width), (1, height), (2, width), (3, height)):
+        factor[unknown | ~normalized] = 1.0
+        for column in columns:
             r_xywh[:, column] *= factor
-    # Classes are matched by name: one integer code per name across both sides.
-    l_codes, l_names = _class_codes(label_boxes["class_name"].to_numpy(dtype=object)[l_rows])
-    r_codes, r_names = _class_codes(ref.boxes["class_name"].to_numpy(dtype=object)[r_rows])
-    both = pd.factorize(
-        np.concatenate([np.asarray(l_names, object), np.asarray(r_names, object)]),
-        use_na_sentinel=False,
-    )[0].astype(np.int64)
-    return image_scores(
-        n,
-        l_img.astype(np.int64),
-        l_xywh,
-        both[: len(l_names)][l_codes],
-        r_img.astype(np.int64),
-        r_xywh,
-        both[len(l_names) :][r_codes],
-        label_confidence=label_boxes["confidence"].to_numpy(dtype=np.float64)[l_rows],
-        matching=matching,
-    )
