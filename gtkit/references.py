@@ -9,15 +9,19 @@ for classification the reference class of each image.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
+from gtkit._parse import file_ranges, map_blocks, worker_count
 from gtkit.errors import ReferenceLabelError
 from gtkit.output import read_manifest
 
@@ -102,7 +106,7 @@ def _boxes_frame(
     *,
     normalized: bool,
 ) -> pd.DataFrame:
-    xywh = xywh.reshape(-1, 4).astype(np.float64)
+    xywh = xywh.reshape(-1, 4).astype(np.float64, copy=False)  # columns of Fortran order: views
     # Columns made here are wrapped, not copied (copy=False): reference files run to millions.
     frame: pd.DataFrame = pd.DataFrame(
         {
@@ -198,57 +202,51 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
     """Read an Open Images box CSV (``ImageID, LabelName, XMin, XMax, YMin, YMax`` fractions).
 
     File names are ``<ImageID>.jpg``; classes are the ``LabelName`` values (use
-    :meth:`References.renamed` to map them to the job's label names). Read column-wise with
-    pandas' C parser: the full Open Images box file has millions of rows.
+    :meth:`References.renamed` to map them to the job's label names). The full Open Images box
+    file has millions of rows: it is read column-wise with pandas' C parser, in byte ranges on
+    every core as manifests are (``GTKIT_WORKERS`` applies), each image's file name made once.
     """
     p = Path(path)
     needed = ["ImageID", "XMin", "XMax", "YMin", "YMax"]
     try:
-        header = pd.read_csv(p, nrows=0).columns
-        missing = [c for c in needed if c not in header]
-        if missing:
-            raise ReferenceLabelError(
-                f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(needed)}"
-            )
-        chunks = pd.read_csv(
-            p,
-            usecols=[c for c in [*needed, "LabelName"] if c in header],
-            dtype={"ImageID": str, "LabelName": str},
-            keep_default_na=False,
-            chunksize=1 << 18,
-        )
-        # In chunks, each image's file name made once: the full file has millions of rows.
-        images: list[tuple[np.ndarray, np.ndarray]] = []
-        labels: list[tuple[np.ndarray, np.ndarray]] = []
-        parts: list[np.ndarray] = []
-        row = 0
-        for chunk in chunks:
-            coords = chunk[needed[1:]]
-            if not all(kind.kind in "fi" for kind in coords.dtypes):
-                coords = coords.apply(pd.to_numeric, errors="coerce")
-            bad = coords.isna().any(axis=1).to_numpy()
-            if bad.any():
-                line = row + int(np.flatnonzero(bad)[0]) + 2  # 1-based, after the header
-                raise ReferenceLabelError(f"{p}:{line}: XMin, XMax, YMin and YMax must be numbers")
-            images.append(_factorize(chunk["ImageID"]))
-            if "LabelName" in chunk:
-                labels.append(_factorize(chunk["LabelName"]))
-            parts.append(coords.to_numpy(dtype=np.float64))
-            row += len(chunk)
+        header = [str(c) for c in pd.read_csv(p, nrows=0).columns]
+        size = p.stat().st_size
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReferenceLabelError(f"{p}: cannot read as CSV ({exc})") from None
-    image, ids = _factorize_parts(images)
-    files = np.array([f"{i}.jpg" for i in ids], dtype=object)
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise ReferenceLabelError(
+            f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(needed)}"
+        )
+    read = partial(_open_images_part, header=header)
+    try:
+        parts = list(map_blocks(read, file_ranges(str(p), _CSV_BLOCK), worker_count()))
+        if any(part is None for part in parts):
+            parts = [read((str(p), 0, size), whole=True)]
+    except OSError as exc:
+        raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
+    rows = 0
+    for part in parts:
+        assert part is not None
+        if isinstance(part, str):
+            raise ReferenceLabelError(f"{p}: cannot read as CSV ({part})")
+        if part.bad_row >= 0:
+            line = rows + part.bad_row + 2  # 1-based, after the header
+            raise ReferenceLabelError(f"{p}:{line}: XMin, XMax, YMin and YMax must be numbers")
+        rows += len(part.coords)
+    done = [part for part in parts if isinstance(part, _Part)]
+    image, files = _factorize_parts([part.images for part in done])
     names = files[image]
-    if labels:
-        label, label_names = _factorize_parts(labels)
+    if "LabelName" in header:
+        label, label_names = _factorize_parts([part.labels for part in done])
         classes = label_names[label]
     else:
         classes = np.full(len(names), "", dtype=object)
-    xywh = np.concatenate(parts) if parts else np.zeros((0, 4))  # XMin, XMax, YMin, YMax
-    xywh[:, 1] -= xywh[:, 0]  # width
-    xywh[:, 3] -= xywh[:, 2]  # height
-    xywh = xywh[:, [0, 2, 1, 3]]  # left, top, width, height
+    xywh = np.empty((rows, 4), order="F")  # one copy, each column contiguous
+    at = 0
+    for part in done:
+        xywh[at : at + len(part.coords)] = part.coords
+        at += len(part.coords)
     return References(
         _boxes_frame(names, classes, xywh, normalized=True),
         _empty_classes(),
@@ -256,6 +254,78 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
         str(p),
         _codes=(image, files),
     )
+
+
+_CSV_BLOCK = 8 << 20  # bytes of a reference CSV read at a time, by one worker
+
+
+@dataclass
+class _Part:
+    """One byte range of an Open Images CSV: file names (``<ImageID>.jpg``) and labels
+    factorized, and the coordinates; ``bad_row`` is the first row (from 0) whose coordinates
+    are not numbers."""
+
+    images: tuple[np.ndarray, np.ndarray]
+    labels: tuple[np.ndarray, np.ndarray]
+    coords: np.ndarray  # left, top, width, height (fractions), in Fortran order
+    bad_row: int
+
+
+def _open_images_part(
+    part: tuple[str, int, int], header: list[str], whole: bool = False
+) -> _Part | str | None:
+    """Read one byte range of an Open Images CSV (the first holds the header), or with
+    ``whole`` the whole file. A range that holds a quote (a quoted field may hold a newline)
+    or that is not CSV gives None: the caller reads the whole file, and a parser's message
+    then names the right line."""
+    columns = ["ImageID", "XMin", "XMax", "YMin", "YMax"]
+    labels = "LabelName" in header
+    options: dict[str, Any] = {
+        "usecols": [*columns, "LabelName"] if labels else columns,
+        "dtype": {"ImageID": str, "LabelName": str},
+        "keep_default_na": False,
+    }
+    path, start, end = part
+    try:
+        if whole:
+            chunk = pd.read_csv(path, **options)
+        else:
+            with Path(path).open("rb") as f:
+                f.seek(start)
+                data = f.read(end - start)
+            if start == 0:
+                data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+            if b'"' in data:
+                return None
+            if not data.strip():
+                data = ",".join(header).encode()  # the header alone: no rows
+            else:
+                options.update(header=None, names=header)
+            chunk = pd.read_csv(io.BytesIO(data), **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        return str(exc) if whole else None
+    coords = chunk[columns[1:]]
+    if not all(kind.kind in "fi" for kind in coords.dtypes):
+        coords = coords.apply(pd.to_numeric, errors="coerce")
+    bad = np.flatnonzero(coords.isna().any(axis=1).to_numpy())
+    codes, ids = _factorize(chunk["ImageID"])
+    no_labels = (np.zeros(len(chunk), dtype=np.int64), np.zeros(0, dtype=object))
+    return _Part(
+        images=(codes, np.array([f"{i}.jpg" for i in ids], dtype=object)),
+        labels=_factorize(chunk["LabelName"]) if labels else no_labels,
+        coords=_xywh(coords.to_numpy(dtype=np.float64)),
+        bad_row=int(bad[0]) if len(bad) else -1,
+    )
+
+
+def _xywh(corners: np.ndarray) -> np.ndarray:
+    """XMin, XMax, YMin, YMax columns as left, top, width, height, in Fortran order."""
+    out = np.empty((len(corners), 4), order="F")
+    out[:, 0] = corners[:, 0]
+    out[:, 1] = corners[:, 2]
+    out[:, 2] = corners[:, 1] - corners[:, 0]
+    out[:, 3] = corners[:, 3] - corners[:, 2]
+    return out
 
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

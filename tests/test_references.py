@@ -1,0 +1,94 @@
+"""Reading Open Images box CSVs in byte ranges on several workers changes no result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gtkit import references
+from gtkit.errors import ReferenceLabelError
+from gtkit.references import read_open_images
+
+
+def _write(path: Path, rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 0.5, (rows, 2))
+    frame = pd.DataFrame(
+        {
+            "ImageID": [f"img{i // 3:05d}" for i in range(rows)],  # three boxes an image
+            "Source": "human",
+            "LabelName": rng.choice(["/m/015p6", "/m/0bt9lr", "/m/01yrx"], rows),
+            "Confidence": 1,
+            "XMin": x[:, 0].round(5),
+            "XMax": (x[:, 0] + 0.25).round(5),
+            "YMin": x[:, 1].round(5),
+            "YMax": (x[:, 1] + 0.125).round(5),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _in_ranges(monkeypatch: pytest.MonkeyPatch, block: int = 4096) -> None:
+    monkeypatch.setattr(references, "_CSV_BLOCK", block)
+    monkeypatch.setenv("GTKIT_WORKERS", "2")
+
+
+def test_ranges_on_workers_read_every_row_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _write(tmp_path / "boxes.csv", 2000)
+    _in_ranges(monkeypatch)
+    refs = read_open_images(tmp_path / "boxes.csv")
+    boxes = refs.boxes
+    assert boxes["file_name"].tolist() == [f"{i}.jpg" for i in expected["ImageID"]]
+    assert boxes["class_name"].tolist() == expected["LabelName"].tolist()
+    np.testing.assert_allclose(boxes["left"], expected["XMin"])
+    np.testing.assert_allclose(boxes["top"], expected["YMin"])
+    np.testing.assert_allclose(boxes["width"], expected["XMax"] - expected["XMin"])
+    np.testing.assert_allclose(boxes["height"], expected["YMax"] - expected["YMin"])
+    assert refs.images == {f"{i}.jpg" for i in expected["ImageID"]}
+    codes, names = refs.image_codes()
+    assert names[codes].tolist() == boxes["file_name"].tolist()
+
+
+def test_a_quoted_newline_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "boxes.csv"
+    expected = _write(path, 600)
+    text = path.read_text().replace(",human,", ',"hu\nman",', 1)
+    path.write_text(text)
+    _in_ranges(monkeypatch, block=512)
+    boxes = read_open_images(path).boxes
+    assert len(boxes) == 600
+    assert boxes["class_name"].tolist() == expected["LabelName"].tolist()
+
+
+def test_errors_name_the_file_line_in_any_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "boxes.csv"
+    _write(path, 900)
+    lines = path.read_text().splitlines()
+    lines[700] = lines[700].rsplit(",", 1)[0] + ",oops"
+    path.write_text("\n".join(lines) + "\n")
+    _in_ranges(monkeypatch)
+    with pytest.raises(ReferenceLabelError, match=r"boxes\.csv:701: XMin, XMax"):
+        read_open_images(path)
+    lines[700] = '"' + lines[700].rsplit(",", 1)[0] + ",0.5"  # a quote left open
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReferenceLabelError, match=r"cannot read as CSV .*EOF inside string"):
+        read_open_images(path)
+    path.write_bytes(b"\n".join([*(x.encode() for x in lines[:700]), b"\xff\xfe,1,2,3,4"]))
+    with pytest.raises(ReferenceLabelError, match=r"cannot read as CSV .*utf-8"):
+        read_open_images(path)
+
+
+def test_a_header_alone_is_no_boxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "boxes.csv"
+    path.write_text("ImageID,LabelName,XMin,XMax,YMin,YMax\n")
+    _in_ranges(monkeypatch)
+    refs = read_open_images(path)
+    assert len(refs.boxes) == 0 and refs.images == frozenset()
