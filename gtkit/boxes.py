@@ -217,7 +217,9 @@ def image_scores(
         radix = int(m.max(initial=0)) + 1
         shape = n[both] * radix + m[both]  # one code per (rows, cols)
         order = np.argsort(shape, kind="stable")
-        codes, starts = np.unique(shape[order], return_index=True)
+        ordered = shape[order]
+        starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # already sorted: no np.unique
+        codes = ordered[starts]
         ends = np.append(starts[1:], len(order))[: len(starts)]
         for code, start, end in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
             imgs = images_with_both[order[start:end]]
