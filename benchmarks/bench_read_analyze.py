@@ -15,7 +15,8 @@ The phases run in turn, ``--repeat`` times (default 3); each reports its fastest
 is reported twice: ``pss``, the largest total proportional set size of the phase's process and
 its workers, sampled every 50 ms (shared pages counted once; Linux only), and ``bound``, the
 process's own peak resident set plus the largest worker's times their number (an upper bound:
-a forked worker's resident set also counts the pages it shares with its parent).
+a forked worker's resident set also counts the pages it shares with its parent, so it is loose
+in the analyze phase, whose reference-reading workers fork from a parent holding the tables).
 
     python benchmarks/bench_read_analyze.py [N] [--repeat R]
 """
