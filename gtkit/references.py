@@ -220,14 +220,14 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
         )
     read = partial(_open_images_part, header=header)
     try:
-        parts = list(map_blocks(read, file_ranges(str(p), _CSV_BLOCK), worker_count()))
-        if any(part is None for part in parts):
-            parts = [read((str(p), 0, size), whole=True)]
+        found = list(map_blocks(read, file_ranges(str(p), _CSV_BLOCK), worker_count()))
+        if any(part is None for part in found):
+            found = [read((str(p), 0, size), whole=True)]  # never None
     except OSError as exc:
         raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
+    parts = [part for part in found if part is not None]
     rows = 0
     for part in parts:
-        assert part is not None
         if isinstance(part, str):
             raise ReferenceLabelError(f"{p}: cannot read as CSV ({part})")
         if part.bad_row >= 0:
@@ -237,8 +237,9 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
     done = [part for part in parts if isinstance(part, _Part)]
     image, files = _factorize_parts([part.images for part in done])
     names = files[image]
-    if "LabelName" in header:
-        label, label_names = _factorize_parts([part.labels for part in done])
+    labels = [part.labels for part in done if part.labels is not None]
+    if labels:
+        label, label_names = _factorize_parts(labels)
         classes = label_names[label]
     else:
         classes = np.full(len(names), "", dtype=object)
@@ -266,7 +267,7 @@ class _Part:
     are not numbers."""
 
     images: tuple[np.ndarray, np.ndarray]
-    labels: tuple[np.ndarray, np.ndarray]
+    labels: tuple[np.ndarray, np.ndarray] | None  # None where the file has no LabelName
     coords: np.ndarray  # left, top, width, height (fractions), in Fortran order
     bad_row: int
 
@@ -309,10 +310,9 @@ def _open_images_part(
         coords = coords.apply(pd.to_numeric, errors="coerce")
     bad = np.flatnonzero(coords.isna().any(axis=1).to_numpy())
     codes, ids = _factorize(chunk["ImageID"])
-    no_labels = (np.zeros(len(chunk), dtype=np.int64), np.zeros(0, dtype=object))
     return _Part(
         images=(codes, np.array([f"{i}.jpg" for i in ids], dtype=object)),
-        labels=_factorize(chunk["LabelName"]) if labels else no_labels,
+        labels=_factorize(chunk["LabelName"]) if labels else None,
         coords=_xywh(coords.to_numpy(dtype=np.float64)),
         bad_row=int(bad[0]) if len(bad) else -1,
     )

@@ -92,3 +92,15 @@ def test_a_header_alone_is_no_boxes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     _in_ranges(monkeypatch)
     refs = read_open_images(path)
     assert len(refs.boxes) == 0 and refs.images == frozenset()
+
+
+def test_without_labels_every_class_is_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "boxes.csv"
+    expected = _write(path, 900).drop(columns=["LabelName"])
+    expected.to_csv(path, index=False)
+    _in_ranges(monkeypatch)
+    boxes = read_open_images(path).boxes
+    assert boxes["class_name"].tolist() == [""] * 900
+    assert boxes["file_name"].tolist() == [f"{i}.jpg" for i in expected["ImageID"]]
