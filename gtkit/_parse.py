@@ -97,6 +97,13 @@ def parse_creation_dates(values: Iterable[str | None]) -> pd.Series:
     ``Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)``. Unparseable dates are NaT.
     Each distinct string is parsed once.
     """
+    out: pd.Series = pd.Series(_utc_dates(values), dtype="datetime64[us]").dt.tz_localize("UTC")
+    return out
+
+
+def _utc_dates(values: Iterable[str | None]) -> np.ndarray:
+    """:func:`parse_creation_dates` as a datetime64[us] array of naive UTC times (a block's
+    column, made time-zone aware once the blocks are joined)."""
     codes, uniques = pd.factorize(_objects([v if isinstance(v, str) else None for v in values]))
     distinct = pd.Series(uniques, dtype="object")
     parsed = pd.to_datetime(distinct, format="ISO8601", utc=True, errors="coerce")
@@ -108,7 +115,7 @@ def parse_creation_dates(values: Iterable[str | None]) -> pd.Series:
             "datetime64[us, UTC]"
         )
     table = np.append(parsed.dt.tz_convert(None).to_numpy(), np.datetime64("NaT", "us"))
-    out: pd.Series = pd.Series(table[codes], dtype="datetime64[us]").dt.tz_localize("UTC")
+    out: np.ndarray = table[codes]
     return out
 
 
@@ -483,7 +490,7 @@ class _Builder:
             "job_name": _codes(o["job"], _job_name, object),
             "failure_reason": _codes(o["failure"], _text, object),
             "value": o["value"],
-            "creation_date": parse_creation_dates(o["date"]).dt.tz_localize(None).to_numpy(),
+            "creation_date": _utc_dates(o["date"]),
         }
         boxes = {
             "index": index[owner],
