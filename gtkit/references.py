@@ -225,16 +225,16 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
             found = [read((str(p), 0, size), whole=True)]  # never None
     except OSError as exc:
         raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
-    parts = [part for part in found if part is not None]
+    done: list[_Part] = []
     rows = 0
-    for part in parts:
-        if isinstance(part, str):
+    for part in found:
+        if not isinstance(part, _Part):
             raise ReferenceLabelError(f"{p}: cannot read as CSV ({part})")
         if part.bad_row >= 0:
             line = rows + part.bad_row + 2  # 1-based, after the header
             raise ReferenceLabelError(f"{p}:{line}: XMin, XMax, YMin and YMax must be numbers")
         rows += len(part.coords)
-    done = [part for part in parts if isinstance(part, _Part)]
+        done.append(part)
     image, files = _factorize_parts([part.images for part in done])
     names = files[image]
     labels = [part.labels for part in done if part.labels is not None]
