@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint typecheck unit bench clean
 
-# Re-install whenever pyproject.toml changes; the stamp keeps repeat runs fast.
-$(VENV)/.installed: pyproject.toml
+# Re-install (and rebuild the compiled reader) whenever these change; the stamp keeps repeat
+# runs fast.
+$(VENV)/.installed: pyproject.toml setup.py gtkit/_scan.c
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "gtkit needs Python 3.10 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

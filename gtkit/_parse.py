@@ -4,10 +4,11 @@ A block of output-manifest lines (bytes that end at a line boundary) becomes a :
 numpy columns, in this process or in a worker process (:func:`map_blocks`), so that a large
 manifest is read on every core and never held in memory whole.
 
-Object-detection lines of the common shape (``source-ref``, one label attribute and its
-metadata) take a fast path that moves whole annotation lists into columns with C-level ``map``
+Object-detection lines of the usual shape (``source-ref``, one label attribute and its
+metadata) are read by the compiled reader ``gtkit._scan`` where it was built (``_scan.c``), or
+else by a Python fast path that moves whole annotation lists into columns with C-level ``map``
 calls. Any other line, or a detection line that differs in any detail, takes the general path.
-Both give a line the same columns; tests hold them to it.
+All three give a line the same columns; tests hold them to it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,23 @@ _NAN = float("nan")
 BLOCK_BYTES = 8 << 20
 #: Tests turn the fast path off to compare it with the general one.
 FAST_PATH = True
+
+Scanned = tuple[int, int, list[str], list[str], list[str], list[str], bytes, bytes, list[bytes]]
+
+
+def _compiled_reader() -> Callable[[bytes, int, bytes], Scanned] | None:
+    try:
+        from gtkit._scan import scan
+    except ImportError:  # installed where it could not be compiled: the Python reader alone
+        return None
+    return scan
+
+
+_SCAN = _compiled_reader()
+#: Whether the compiled reader is used, where it was built (tests turn it off to compare).
+COMPILED = _SCAN is not None
+#: A compiled run this long sends the Python reader back to taking one line at a time.
+_LONG_RUN = 256
 
 
 # ---------------------------------------------------------------------- values
@@ -322,13 +340,16 @@ class _Builder:
                 self.done_objects[key].append(array)
             self.rows.clear()
         if self.boxes:
-            numbers = box_columns(self.boxes)
-            for i, key in enumerate(_BOX_FIELDS):
-                values = numbers[:, i]
-                self.done_boxes[key].append(class_ids(values) if key == "class_id" else values)
-            self.done_boxes["confidence"].append(float_column(self.scores))
+            self.add_boxes(box_columns(self.boxes), float_column(self.scores))
             self.boxes.clear()
             self.scores.clear()
+
+    def add_boxes(self, numbers: np.ndarray, scores: np.ndarray) -> None:
+        """Boxes as numbers: (n, 5) in ``_BOX_FIELDS`` order, and n confidences."""
+        for i, key in enumerate(_BOX_FIELDS):
+            values = numbers[:, i]
+            self.done_boxes[key].append(class_ids(values) if key == "class_id" else values)
+        self.done_boxes["confidence"].append(scores)
 
     def mark(self) -> tuple[int, int, int]:
         return len(self.rows), len(self.boxes), len(self.c["index"])
@@ -544,6 +565,115 @@ def parse_block(block: bytes, lenient: bool) -> Block:
     Reading strictly, parsing stops at the first malformed line, which is reported in
     ``problems`` (with its line number in the block); leniently, every one is reported.
     """
+    if _SCAN is None or not COMPILED:
+        return _parse_lines(block, lenient)
+    return _parse_compiled(block, lenient, _SCAN)
+
+
+def _parse_compiled(
+    block: bytes, lenient: bool, scan: Callable[[bytes, int, bytes], Scanned]
+) -> Block:
+    """:func:`parse_block` with the compiled reader taking every run of usual detection lines
+    and :func:`_parse_lines` the lines between (one, then twice as many each time the compiled
+    reader takes few, so that a manifest of other lines costs little more than before)."""
+    parts: list[Block] = []
+    pos, size, run = 0, len(block), 1
+    attribute: bytes | None = None  # that of the first detection line, once seen
+    while pos < size:
+        if attribute is not None:
+            scanned = scan(block, pos, attribute)
+            pos, count = scanned[0], scanned[1]
+            if count:
+                parts.append(_scanned(attribute.decode(), scanned))
+            run = 1 if count >= _LONG_RUN else min(2 * run, 1 << 14)
+            if pos >= size:
+                break
+        else:
+            run = min(2 * run, 1 << 14) if parts else 1
+        end = pos
+        for _ in range(run):
+            end = block.find(b"\n", end) + 1 or size
+            if end >= size:
+                break
+        part = _parse_lines(block[pos:end], lenient)
+        parts.append(part)
+        pos = end
+        if part.problems and not lenient:
+            break
+        if attribute is None:
+            attribute = _detection_attribute(part)
+    return join_blocks(parts) if parts else _parse_lines(block, lenient)
+
+
+def _detection_attribute(block: Block) -> bytes | None:
+    """The label attribute of a block's first detection object, as UTF-8."""
+    found = np.flatnonzero(block.objects["task_type"] == "object-detection")
+    if not len(found):
+        return None
+    try:
+        return str(block.objects["attribute"][found[0]]).encode()
+    except UnicodeEncodeError:  # a lone surrogate, escaped in the file: never the usual shape
+        return None
+
+
+def _scanned(attribute: str, scanned: Scanned) -> Block:
+    """The compiled reader's columns as a :class:`Block`, finished as the Python reader's are
+    (see ``_scan.c`` for what each holds)."""
+    _, count, sources, humans, dates, jobs, per_line, per_box, class_maps = scanned
+    builder = _Builder()
+    lines = np.frombuffer(per_line).reshape(-1, 4)
+    boxes = np.frombuffer(per_box).reshape(-1, 6)
+    codes = np.array([builder.map_code(orjson.loads(m)) for m in class_maps], dtype=np.int64)
+    columns = {
+        "index": np.arange(count),
+        "line": np.arange(1, count + 1),
+        "source": _objects(sources),
+        "attribute": np.full(count, attribute, dtype=object),
+        "task_type": np.full(count, DETECTION[len("groundtruth/") :], dtype=object),
+        "human": _objects(humans),
+        "confidence": np.full(count, _NAN),
+        "from_boxes": np.ones(count, dtype=bool),
+        "date": _objects(dates),
+        "job": _objects(jobs),
+        "failure": np.full(count, None, dtype=object),
+        "value": np.full(count, None, dtype=object),
+        "nboxes": lines[:, 0].astype(np.int64),
+        "cmap": codes[lines[:, 3].astype(np.int64)],
+        "image_width": lines[:, 1],
+        "image_height": lines[:, 2],
+    }
+    for key, values in columns.items():
+        builder.done_objects[key].append(values)
+    builder.add_boxes(boxes[:, :5], boxes[:, 5])
+    return builder.finish(count, count, [])
+
+
+def shift(block: Block, lines: int, records: int) -> None:
+    """Number a block's lines and records as if ``lines`` and ``records`` came before it."""
+    for columns in (block.objects, block.boxes, block.classes):
+        columns["index"] += records
+    block.objects["line"] += lines
+    block.problems = [(line + lines, message) for line, message in block.problems]
+
+
+def join_blocks(blocks: list[Block]) -> Block:
+    """Consecutive blocks as one (``blocks`` are renumbered in place, then emptied)."""
+    lines = records = 0
+    for block in blocks:
+        shift(block, lines, records)
+        lines += block.lines
+        records += block.records
+
+    def join(table: str) -> dict[str, np.ndarray]:
+        keys = list(getattr(blocks[0], table))
+        return {k: np.concatenate([getattr(b, table).pop(k) for b in blocks]) for k in keys}
+
+    problems = [p for b in blocks for p in b.problems]
+    return Block(lines, records, join("objects"), join("boxes"), join("classes"), problems)
+
+
+def _parse_lines(block: bytes, lenient: bool) -> Block:
+    """:func:`parse_block` in Python alone."""
     builder = _Builder()
     rows, boxes, box_scores = builder.rows, builder.boxes, builder.scores
     problems: list[tuple[int, str]] = []

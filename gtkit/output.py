@@ -52,6 +52,7 @@ from gtkit._parse import (
     parse_block,
     parse_creation_dates,
     parse_range,
+    shift,
     source_of,
     to_int,
     worker_count,
@@ -165,11 +166,9 @@ def _parse_manifest(
     lines_before = records_before = 0
     with _reading(path), _workers_alive(path):
         for block in src.parsed_blocks(path, lenient):
+            shift(block, lines_before, records_before)
             for line, message in block.problems:
-                _skip(Problem(f"{name}:{lines_before + line}", message), lenient, skipped)
-            for columns in (block.objects, block.boxes, block.classes):
-                columns["index"] += records_before
-            block.objects["line"] += lines_before
+                _skip(Problem(f"{name}:{line}", message), lenient, skipped)
             lines_before += block.lines
             records_before += block.records
             blocks.append(block)

@@ -31,6 +31,7 @@ def read_with(
 ) -> JobOutput | str:
     with monkeypatch.context() as m:
         m.setattr(_parse, "FAST_PATH", block != GENERAL)
+        m.setattr(_parse, "COMPILED", block != GENERAL)
         m.setattr(_parse, "BLOCK_BYTES", block or 1 << 40)
         m.setenv("GTKIT_WORKERS", str(workers))
         try:

@@ -1,0 +1,526 @@
+/* gtkit._scan: the optional compiled reader of object-detection manifest lines.
+ *
+ * scan(block, pos, attribute) reads the lines of `block` from byte `pos` for as long as each is
+ * an object-detection line of the usual shape, and stops at the first line that is not (or at
+ * the end). The usual shape, keys in any order, each exactly once:
+ *
+ *   {"source-ref": STR,
+ *    ATTR: {"annotations": [{"class_id": N, "left": N, "top": N, "width": N, "height": N}, ...],
+ *           "image_size": [{"width": N, "height": N, "depth": N}]},        (depth optional)
+ *    "ATTR-metadata": {"objects": [{"confidence": N}, ...],  (one per annotation)
+ *                      "class-map": {STR: STR, ...}, "type": "groundtruth/object-detection",
+ *                      "human-annotated": STR, "creation-date": STR, "job-name": STR}}
+ *
+ * Strings hold no escapes and are valid UTF-8; numbers are JSON numbers (an integer has at most
+ * 18 digits); whitespace is as JSON allows. A line that differs in anything, a blank line
+ * included, is left to the Python reader (gtkit._parse), whose columns this one matches:
+ * numbers are converted exactly as orjson and float() convert them (correctly rounded).
+ *
+ * It returns (pos, lines, sources, humans, dates, jobs, per_line, per_box, class_maps):
+ * `pos` is where it stopped, `lines` how many lines it read; the four lists hold each line's
+ * strings; `per_line` is float64 bytes, four a line (boxes, image width, image height, class-map
+ * code); `per_box` is float64 bytes, six a box (left, top, width, height, class id,
+ * confidence); `class_maps` holds the distinct class-map objects as JSON bytes, by code.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_MAPS 64
+
+typedef struct {
+    double *data;
+    Py_ssize_t len, cap;
+} Doubles;
+
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+} Span;
+
+typedef struct {
+    const char *p, *end;
+} Cursor;
+
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int reserve(Doubles *d, Py_ssize_t needed) {
+    if (needed <= d->cap) return 1;
+    Py_ssize_t cap = d->cap ? d->cap : 4096;
+    while (cap < needed) cap *= 2;
+    double *data = PyMem_Realloc(d->data, (size_t)cap * sizeof(double));
+    if (!data) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    d->data = data;
+    d->cap = cap;
+    return 1;
+}
+
+static inline void skip_ws(Cursor *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r')) c->p++;
+}
+
+static inline int take(Cursor *c, char ch) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* One UTF-8 sequence at p (first byte >= 0x80), strictly (no overlongs, no surrogates);
+ * its length, or 0 where it is not valid. */
+static Py_ssize_t utf8_length(const unsigned char *p, const unsigned char *end) {
+    unsigned char b = p[0];
+    Py_ssize_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+        n = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        n = 3;
+        if (b == 0xE0) lo = 0xA0;
+        if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        n = 4;
+        if (b == 0xF0) lo = 0x90;
+        if (b == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (end - p < n) return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (Py_ssize_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return n;
+}
+
+/* A string without escapes: its bytes between the quotes. */
+static int read_string(Cursor *c, Span *out) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const unsigned char *p = (const unsigned char *)c->p + 1;
+    const unsigned char *end = (const unsigned char *)c->end;
+    const unsigned char *start = p;
+    while (p < end) {
+        unsigned char b = *p;
+        if (b == '"') {
+            out->s = (const char *)start;
+            out->n = (Py_ssize_t)(p - start);
+            c->p = (const char *)p + 1;
+            return 1;
+        }
+        if (b < 0x20 || b == '\\') return 0;
+        if (b < 0x80) {
+            p++;
+        } else {
+            Py_ssize_t n = utf8_length(p, end);
+            if (!n) return 0;
+            p += n;
+        }
+    }
+    return 0;
+}
+
+static inline int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* A JSON number as the Python reader converts it: orjson gives an int or a correctly rounded
+ * float, and float() of an int is correctly rounded too. */
+static int read_number(Cursor *c, double *out) {
+    skip_ws(c);
+    const char *p = c->p, *end = c->end;
+    int negative = 0, integral = 1, significant = 0;
+    uint64_t mantissa = 0;
+    long exponent = 0;
+    if (p < end && *p == '-') {
+        negative = 1;
+        p++;
+    }
+    const char *digits = p; /* the number without its sign */
+    if (p >= end || !is_digit(*p)) return 0;
+    if (*p == '0') {
+        p++;
+        if (p < end && is_digit(*p)) return 0; /* no leading zeros in JSON */
+    } else {
+        while (p < end && is_digit(*p)) {
+            if (significant < 19) mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+            else exponent++;
+            significant++;
+            p++;
+        }
+    }
+    if (p < end && *p == '.') {
+        integral = 0;
+        p++;
+        if (p >= end || !is_digit(*p)) return 0;
+        while (p < end && is_digit(*p)) {
+            if (mantissa || *p != '0') {
+                if (significant < 19) {
+                    mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+                    exponent--;
+                }
+                significant++;
+            } else {
+                exponent--;
+            }
+            p++;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        integral = 0;
+        p++;
+        int minus = 0;
+        if (p < end && (*p == '+' || *p == '-')) minus = *p++ == '-';
+        if (p >= end || !is_digit(*p)) return 0;
+        long e = 0;
+        while (p < end && is_digit(*p)) {
+            if (e < 100000) e = e * 10 + (*p - '0');
+            p++;
+        }
+        exponent += minus ? -e : e;
+    }
+    c->p = p;
+    if (integral) {
+        if (significant > 18) return 0; /* orjson's rules for big integers: left to it */
+        double v = (double)mantissa;
+        *out = negative && mantissa ? -v : v; /* the int -0 is 0 */
+        return 1;
+    }
+    double v;
+    if (significant <= 15 && exponent >= -22 && exponent <= 22) {
+        /* Exact mantissa and power of ten: one correctly rounded operation (Clinger). */
+        v = exponent < 0 ? (double)mantissa / POW10[-exponent] : (double)mantissa * POW10[exponent];
+    } else {
+        char text[64];
+        Py_ssize_t n = (Py_ssize_t)(p - digits);
+        if (n >= (Py_ssize_t)sizeof(text)) return 0;
+        memcpy(text, digits, (size_t)n);
+        text[n] = '\0';
+        char *stop;
+        v = PyOS_string_to_double(text, &stop, NULL);
+        if (v == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (stop != text + n) return 0;
+        if (!isfinite(v) || (v == 0.0 && mantissa)) return 0; /* left to the Python reader */
+    }
+    *out = negative ? -v : v;
+    return 1;
+}
+
+static inline int key_is(const Span *k, const char *name, Py_ssize_t n) {
+    return k->n == n && memcmp(k->s, name, (size_t)n) == 0;
+}
+#define KEY_IS(k, lit) key_is((k), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+/* {"key": value, ...}: calls member(cursor, key, state) for each member. */
+typedef int (*Member)(Cursor *, const Span *, void *);
+
+static int read_object(Cursor *c, Member member, void *state) {
+    if (!take(c, '{')) return 0;
+    if (take(c, '}')) return 1;
+    for (;;) {
+        Span key;
+        if (!read_string(c, &key) || !take(c, ':') || !member(c, &key, state)) return 0;
+        if (take(c, ',')) continue;
+        return take(c, '}');
+    }
+}
+
+/* ---------------------------------------------------------------- one line */
+typedef struct {
+    Doubles *boxes;
+    Py_ssize_t base;    /* the line's first box row */
+    Py_ssize_t count;   /* annotations read */
+    Py_ssize_t scores;  /* objects (confidences) read */
+    int seen;
+    double image[2];
+    Span source, kind, human, date, job, class_map;
+} Line;
+
+static double *box_row(Line *line, Py_ssize_t i) {
+    if (!reserve(line->boxes, (line->base + i + 1) * 6)) return NULL;
+    return line->boxes->data + (line->base + i) * 6;
+}
+
+static int box_member(Cursor *c, const Span *k, void *state) {
+    double *row = ((double **)state)[0];
+    int *seen = (int *)((double **)state)[1];
+    int at;
+    if (KEY_IS(k, "left")) at = 0;
+    else if (KEY_IS(k, "top")) at = 1;
+    else if (KEY_IS(k, "width")) at = 2;
+    else if (KEY_IS(k, "height")) at = 3;
+    else if (KEY_IS(k, "class_id")) at = 4;
+    else return 0;
+    if (*seen & (1 << at)) return 0;
+    *seen |= 1 << at;
+    return read_number(c, &row[at]);
+}
+
+static int read_annotations(Cursor *c, Line *line) {
+    if (!take(c, '[')) return 0;
+    if (take(c, ']')) return 1;
+    for (;;) {
+        double *row = box_row(line, line->count);
+        if (!row) return 0; /* out of memory: the caller checks PyErr_Occurred */
+        int seen = 0;
+        void *state[2] = {row, &seen};
+        if (!read_object(c, box_member, state) || seen != 0x1F) return 0;
+        line->count++;
+        if (take(c, ',')) continue;
+        return take(c, ']');
+    }
+}
+
+static int size_member(Cursor *c, const Span *k, void *state) {
+    double *size = ((double **)state)[0];
+    int *seen = (int *)((double **)state)[1];
+    int at;
+    double depth;
+    if (KEY_IS(k, "width")) at = 0;
+    else if (KEY_IS(k, "height")) at = 1;
+    else if (KEY_IS(k, "depth")) at = 2;
+    else return 0;
+    if (*seen & (1 << at)) return 0;
+    *seen |= 1 << at;
+    return read_number(c, at < 2 ? &size[at] : &depth);
+}
+
+static int value_member(Cursor *c, const Span *k, void *state) {
+    Line *line = state;
+    if (KEY_IS(k, "annotations")) {
+        if (line->seen & 1) return 0;
+        line->seen |= 1;
+        return read_annotations(c, line);
+    }
+    if (KEY_IS(k, "image_size")) {
+        if (line->seen & 2) return 0;
+        line->seen |= 2;
+        int seen = 0;
+        void *size_state[2] = {line->image, &seen};
+        /* exactly one size, with a width and a height */
+        return take(c, '[') && read_object(c, size_member, size_state) && (seen & 3) == 3 &&
+               take(c, ']');
+    }
+    return 0;
+}
+
+static int score_member(Cursor *c, const Span *k, void *state) {
+    return KEY_IS(k, "confidence") && read_number(c, state);
+}
+
+static int read_scores(Cursor *c, Line *line) {
+    if (!take(c, '[')) return 0;
+    if (take(c, ']')) return 1;
+    for (;;) {
+        double *row = box_row(line, line->scores);
+        if (!row) return 0; /* out of memory: the caller checks PyErr_Occurred */
+        row[5] = NAN;
+        if (!read_object(c, score_member, &row[5]) || isnan(row[5])) return 0;
+        line->scores++;
+        if (take(c, ',')) continue;
+        return take(c, ']');
+    }
+}
+
+static int map_member(Cursor *c, const Span *k, void *state) {
+    (void)k;
+    (void)state;
+    Span name;
+    return read_string(c, &name);
+}
+
+static int meta_member(Cursor *c, const Span *k, void *state) {
+    Line *line = state;
+    Span *text;
+    int bit;
+    if (KEY_IS(k, "type")) text = &line->kind, bit = 4;
+    else if (KEY_IS(k, "human-annotated")) text = &line->human, bit = 8;
+    else if (KEY_IS(k, "creation-date")) text = &line->date, bit = 16;
+    else if (KEY_IS(k, "job-name")) text = &line->job, bit = 32;
+    else if (KEY_IS(k, "objects")) text = NULL, bit = 64;
+    else if (KEY_IS(k, "class-map")) text = NULL, bit = 128;
+    else return 0;
+    if (line->seen & bit) return 0;
+    line->seen |= bit;
+    if (text) return read_string(c, text);
+    if (bit == 64) return read_scores(c, line);
+    skip_ws(c);
+    const char *start = c->p;
+    if (!read_object(c, map_member, NULL)) return 0;
+    line->class_map.s = start;
+    line->class_map.n = (Py_ssize_t)(c->p - start);
+    return 1;
+}
+
+typedef struct {
+    Line *line;
+    Span attribute;
+} Top;
+
+static int top_member(Cursor *c, const Span *k, void *state) {
+    Top *top = state;
+    Line *line = top->line;
+    const Span *a = &top->attribute;
+    if (KEY_IS(k, "source-ref")) {
+        if (line->seen & 256) return 0;
+        line->seen |= 256;
+        return read_string(c, &line->source);
+    }
+    if (k->n == a->n && memcmp(k->s, a->s, (size_t)a->n) == 0) {
+        if (line->seen & 512) return 0;
+        line->seen |= 512;
+        return read_object(c, value_member, line);
+    }
+    if (k->n == a->n + 9 && memcmp(k->s, a->s, (size_t)a->n) == 0 &&
+        memcmp(k->s + a->n, "-metadata", 9) == 0) {
+        if (line->seen & 1024) return 0;
+        line->seen |= 1024;
+        return read_object(c, meta_member, line);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- strings for Python */
+typedef struct {
+    PyObject *list;
+    Span last;
+    PyObject *last_object;
+} Strings;
+
+static int append_string(Strings *s, const Span *text, int reuse) {
+    PyObject *item;
+    if (reuse && s->last_object && s->last.n == text->n &&
+        memcmp(s->last.s, text->s, (size_t)text->n) == 0) {
+        item = s->last_object;
+        Py_INCREF(item);
+    } else {
+        item = PyUnicode_DecodeUTF8(text->s, text->n, "strict");
+        if (!item) return 0;
+        s->last = *text;
+        s->last_object = item; /* borrowed: the list holds it */
+    }
+    int failed = PyList_Append(s->list, item);
+    Py_DECREF(item);
+    return failed == 0;
+}
+
+static const char DETECTION[] = "groundtruth/object-detection";
+
+static PyObject *scan(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer block, attribute;
+    Py_ssize_t pos;
+    if (!PyArg_ParseTuple(args, "y*ny*", &block, &pos, &attribute)) return NULL;
+    PyObject *result = NULL;
+    Doubles lines = {0}, boxes = {0};
+    Span maps[MAX_MAPS];
+    int nmaps = 0, last_map = -1;
+    Strings text[4] = {{0}};
+    const char *data = block.buf;
+    Py_ssize_t size = block.len, count = 0;
+    if (pos < 0 || pos > size) {
+        PyErr_SetString(PyExc_ValueError, "pos is outside the block");
+        goto done;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!(text[i].list = PyList_New(0))) goto done;
+    Top top = {NULL, {attribute.buf, attribute.len}};
+    const Py_ssize_t kind_n = (Py_ssize_t)(sizeof(DETECTION) - 1);
+    while (pos < size) {
+        const char *start = data + pos;
+        const char *stop = memchr(start, '\n', (size_t)(size - pos));
+        const char *end = stop ? stop : data + size;
+        Line line = {&boxes, boxes.len / 6, 0, 0, 0, {0, 0}};
+        top.line = &line;
+        Cursor c = {start, end};
+        int ok = read_object(&c, top_member, &top);
+        if (PyErr_Occurred()) goto done;
+        skip_ws(&c);
+        if (!ok || c.p != end || line.seen != 0x7FF || line.count != line.scores ||
+            line.kind.n != kind_n || memcmp(line.kind.s, DETECTION, (size_t)kind_n) != 0)
+            break;
+        int code = -1;
+        if (last_map >= 0 && maps[last_map].n == line.class_map.n &&
+            memcmp(maps[last_map].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
+            code = last_map;
+        } else {
+            for (int m = 0; m < nmaps; m++)
+                if (maps[m].n == line.class_map.n &&
+                    memcmp(maps[m].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
+                    code = m;
+                    break;
+                }
+            if (code < 0) {
+                if (nmaps == MAX_MAPS) break; /* the next call starts a new table */
+                maps[nmaps] = line.class_map;
+                code = nmaps++;
+            }
+            last_map = code;
+        }
+        if (!reserve(&lines, lines.len + 4)) goto done;
+        if (!append_string(&text[0], &line.source, 0) || !append_string(&text[1], &line.human, 1) ||
+            !append_string(&text[2], &line.date, 1) || !append_string(&text[3], &line.job, 1))
+            goto done;
+        double *row = lines.data + lines.len;
+        row[0] = (double)line.count;
+        row[1] = line.image[0];
+        row[2] = line.image[1];
+        row[3] = (double)code;
+        lines.len += 4;
+        boxes.len = (line.base + line.count) * 6;
+        count++;
+        pos = stop ? (Py_ssize_t)(stop - data) + 1 : size;
+    }
+    PyObject *class_maps = PyList_New(nmaps);
+    if (!class_maps) goto done;
+    for (int m = 0; m < nmaps; m++) {
+        PyObject *raw = PyBytes_FromStringAndSize(maps[m].s, maps[m].n);
+        if (!raw) {
+            Py_DECREF(class_maps);
+            goto done;
+        }
+        PyList_SET_ITEM(class_maps, m, raw);
+    }
+    PyObject *per_line = PyBytes_FromStringAndSize((const char *)lines.data,
+                                                   lines.len * (Py_ssize_t)sizeof(double));
+    PyObject *per_box = PyBytes_FromStringAndSize((const char *)boxes.data,
+                                                  boxes.len * (Py_ssize_t)sizeof(double));
+    if (per_line && per_box)
+        result = Py_BuildValue("nnOOOONNN", pos, count, text[0].list, text[1].list, text[2].list,
+                               text[3].list, per_line, per_box, class_maps);
+    else {
+        Py_XDECREF(per_line);
+        Py_XDECREF(per_box);
+        Py_DECREF(class_maps);
+    }
+done:
+    for (int i = 0; i < 4; i++) Py_XDECREF(text[i].list);
+    PyMem_Free(lines.data);
+    PyMem_Free(boxes.data);
+    PyBuffer_Release(&block);
+    PyBuffer_Release(&attribute);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS,
+     "scan(block, pos, attribute): read usual object-detection lines from pos (see the "
+     "module's source)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "gtkit._scan", "Compiled reader of object-detection lines.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
