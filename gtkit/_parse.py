@@ -119,10 +119,13 @@ def parse_creation_dates(values: Iterable[str | None]) -> pd.Series:
     return out
 
 
-def _utc_dates(values: Iterable[str | None]) -> np.ndarray:
+def _utc_dates(values: Iterable[Any]) -> np.ndarray:
     """:func:`parse_creation_dates` as a datetime64[us] array of naive UTC times (a block's
     column, made time-zone aware once the blocks are joined)."""
-    codes, uniques = pd.factorize(_objects([v if isinstance(v, str) else None for v in values]))
+    texts = values if isinstance(values, np.ndarray) else _objects(list(values))
+    if pd.api.types.infer_dtype(texts, skipna=True) not in ("string", "empty"):
+        texts = _objects([v if isinstance(v, str) else None for v in texts])
+    codes, uniques = pd.factorize(texts)
     distinct = pd.Series(uniques, dtype="object")
     parsed = pd.to_datetime(distinct, format="ISO8601", utc=True, errors="coerce")
     parsed = parsed.astype("datetime64[us, UTC]")
@@ -578,7 +581,7 @@ def _parse_compiled(
     reader takes few, so that a manifest of other lines costs little more than before)."""
     parts: list[Block] = []
     pos, size, run = 0, len(block), 1
-    attribute: bytes | None = None  # that of the first detection line, once seen
+    attribute = _first_attribute(block)  # then that of the first detection line read
     while pos < size:
         if attribute is not None:
             scanned = scan(block, pos, attribute)
@@ -605,15 +608,34 @@ def _parse_compiled(
     return join_blocks(parts) if parts else _parse_lines(block, lenient)
 
 
+def _first_attribute(block: bytes) -> bytes | None:
+    """The label attribute of the block's first line, if it is a detection line (a guess:
+    the compiled reader checks every line)."""
+    end = block.find(b"\n")
+    try:
+        record = orjson.loads(block if end < 0 else block[:end])
+    except orjson.JSONDecodeError:
+        return None
+    if type(record) is dict:
+        for attribute in find_label_attributes(record):
+            if record[f"{attribute}-metadata"].get("type") == DETECTION:
+                return _utf8(attribute)
+    return None
+
+
+def _utf8(text: str) -> bytes | None:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, escaped in the file: never the usual shape
+        return None
+
+
 def _detection_attribute(block: Block) -> bytes | None:
     """The label attribute of a block's first detection object, as UTF-8."""
     found = np.flatnonzero(block.objects["task_type"] == "object-detection")
     if not len(found):
         return None
-    try:
-        return str(block.objects["attribute"][found[0]]).encode()
-    except UnicodeEncodeError:  # a lone surrogate, escaped in the file: never the usual shape
-        return None
+    return _utf8(str(block.objects["attribute"][found[0]]))
 
 
 def _scanned(attribute: str, scanned: Scanned) -> Block:
@@ -628,15 +650,15 @@ def _scanned(attribute: str, scanned: Scanned) -> Block:
         "index": np.arange(count),
         "line": np.arange(1, count + 1),
         "source": _objects(sources),
-        "attribute": np.full(count, attribute, dtype=object),
-        "task_type": np.full(count, DETECTION[len("groundtruth/") :], dtype=object),
+        "attribute": _same(attribute, count),
+        "task_type": _same(DETECTION[len("groundtruth/") :], count),
         "human": _objects(humans),
         "confidence": np.full(count, _NAN),
         "from_boxes": np.ones(count, dtype=bool),
         "date": _objects(dates),
         "job": _objects(jobs),
-        "failure": np.full(count, None, dtype=object),
-        "value": np.full(count, None, dtype=object),
+        "failure": np.empty(count, dtype=object),  # None
+        "value": np.empty(count, dtype=object),
         "nboxes": lines[:, 0].astype(np.int64),
         "cmap": codes[lines[:, 3].astype(np.int64)],
         "image_width": lines[:, 1],
@@ -646,6 +668,13 @@ def _scanned(attribute: str, scanned: Scanned) -> Block:
         builder.done_objects[key].append(values)
     builder.add_boxes(boxes[:, :5], boxes[:, 5])
     return builder.finish(count, count, [])
+
+
+def _same(value: str, count: int) -> np.ndarray:
+    """``value`` ``count`` times, as objects (np.full would make it a numpy string first)."""
+    out = np.empty(count, dtype=object)
+    out[:] = value
+    return out
 
 
 def shift(block: Block, lines: int, records: int) -> None:

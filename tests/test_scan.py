@@ -142,10 +142,11 @@ _usual = json.dumps(
 @example([_usual, _usual.replace(b"1,", b"1e999,", 1), _usual])
 @example([_usual, _usual.replace(b'"yes"', b'"y\\u00e9s"'), _usual])
 def test_compiled_and_python_readers_agree(lines: list[bytes]) -> None:
-    # The first line is always read in Python (it names the attribute); then the compiled reader
-    # takes what it can.
+    # The attribute comes from the first line where it is a usual detection line, else from
+    # the first detection line the Python reader reads.
     assert_reads_alike(b"\n".join([_usual, *lines]))
     assert_reads_alike(b"\n".join([_usual, *lines]) + b"\n")
+    assert_reads_alike(b"\n".join([*lines, _usual, *lines]))
 
 
 def test_numbers_are_correctly_rounded_as_python_reads_them() -> None:
