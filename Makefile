@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 
 # Re-install (and rebuild the compiled reader) whenever these change; the stamp keeps repeat
 # runs fast.
-$(VENV)/.installed: pyproject.toml setup.py gtkit/_scan.c
+$(VENV)/.installed: pyproject.toml setup.py gtkit/_scan.c gtkit/_match.c
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "gtkit needs Python 3.10 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

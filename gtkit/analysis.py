@@ -24,7 +24,7 @@ from gtkit.boxes import MATCHING_RULES, image_scores
 from gtkit.errors import GtkitError
 from gtkit.output import JobOutput
 from gtkit.pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit.references import References, file_names
+from gtkit.references import References, file_names, positions
 
 __all__ = [
     "Analysis",
@@ -308,7 +308,7 @@ def _quality(
 ) -> None:
     names = file_names(labeled["source"]).to_numpy(dtype=object)
     box_image, image_names = ref.image_codes()
-    image = pd.Index(image_names, dtype=object).get_indexer(names)
+    image = positions(image_names, names)
     has_ref = image >= 0
     result.unmatched_objects = sorted(str(f) for f in names[~has_ref] if f is not None)
     del names  # a million strings; the matched ones are the references' own

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "References",
     "file_name",
     "file_names",
+    "positions",
     "read_coco",
     "read_cub",
     "read_gt_manifest",
@@ -50,7 +52,39 @@ def file_name(source: object) -> str | None:
 
 def file_names(sources: pd.Series) -> pd.Series:
     """:func:`file_name` of every source in a column (None where there is none)."""
-    return pd.Series([file_name(s) for s in sources.tolist()], index=sources.index, dtype="object")
+    values = sources.tolist()
+    compiled = _compiled()
+    names = compiled.file_names(values) if compiled else [file_name(s) for s in values]
+    return pd.Series(names, index=sources.index, dtype="object")
+
+
+def positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each of ``values`` (file names) as a position in ``keys`` (distinct file names), or -1:
+    how objects find their reference image."""
+    compiled = _compiled()
+    if compiled:
+        try:
+            found = compiled.positions(keys.tolist(), values.tolist())
+        except TypeError:  # a key that is not text: pandas handles any kind
+            pass
+        else:
+            return np.frombuffer(found, dtype=np.int64)
+    out: np.ndarray = pd.Index(keys, dtype=object).get_indexer(values).astype(np.int64)
+    return out
+
+
+#: Whether the compiled matching is used, where it was built (tests turn it off to compare).
+COMPILED = True
+
+
+def _compiled() -> ModuleType | None:
+    if not COMPILED:
+        return None
+    try:
+        from gtkit import _match
+    except ImportError:  # installed where it could not be compiled
+        return None
+    return _match
 
 
 @dataclass

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gtkit import references
 from gtkit.errors import ReferenceLabelError
@@ -104,3 +106,48 @@ def test_without_labels_every_class_is_empty(
     boxes = read_open_images(path).boxes
     assert boxes["class_name"].tolist() == [""] * 900
     assert boxes["file_name"].tolist() == [f"{i}.jpg" for i in expected["ImageID"]]
+
+
+# ---------------------------------------------------------------------- compiled matching
+_source = st.one_of(
+    st.text(alphabet=st.sampled_from("ab/. \t\n\x1c\u3000\u00a0é😀"), max_size=10),
+    st.text(max_size=8),
+    st.none(),
+    st.integers(),
+)
+
+
+@given(st.lists(_source, max_size=30))
+def test_compiled_file_names_are_file_name(sources: list[object]) -> None:
+    series = pd.Series(sources, dtype=object)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(references, "COMPILED", False)
+        expected = references.file_names(series).tolist()
+    assert references.file_names(series).tolist() == expected
+    assert expected == [references.file_name(s) for s in sources]
+
+
+@given(
+    st.lists(st.text(alphabet="abé😀.", max_size=4), unique=True, max_size=20),
+    st.lists(st.one_of(st.text(alphabet="abé😀.", max_size=4), st.none()), max_size=30),
+)
+def test_compiled_positions_are_pandas_get_indexer(keys: list[str], values: list[object]) -> None:
+    k, v = np.array(keys, dtype=object), np.array(values, dtype=object)
+    expected = pd.Index(k, dtype=object).get_indexer(v)
+    assert references.positions(k, v).tolist() == expected.tolist()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(references, "COMPILED", False)
+        assert references.positions(k, v).tolist() == expected.tolist()
+
+
+def test_positions_take_keys_of_any_kind() -> None:
+    keys = np.array(["a.jpg", 3], dtype=object)
+    assert references.positions(keys, np.array([3, "a.jpg", "b"], dtype=object)).tolist() == [
+        1,
+        0,
+        -1,
+    ]
+
+
+def test_the_compiled_matching_is_built() -> None:
+    assert references._compiled() is not None, "gtkit._match was not built: see setup.py"
