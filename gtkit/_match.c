@@ -146,8 +146,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "gtkit._match", "Matching objects to references by file name.", -1,
-    methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gtkit._match",
+    .m_doc = "Matching objects to references by file name.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__match(void) { return PyModule_Create(&module); }

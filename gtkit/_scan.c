@@ -1,4 +1,4 @@
-/* gtkit._scan: the optional compiled reader of object-detection manifest lines.
+/* gtkit._scan: optional compiled readers of object-detection manifest lines and of box CSVs.
  *
  * scan(block, pos, attribute) reads the lines of `block` from byte `pos` for as long as each is
  * an object-detection line of the usual shape, and stops at the first line that is not (or at
@@ -21,6 +21,16 @@
  * strings; `per_line` is float64 bytes, four a line (boxes, image width, image height, class-map
  * code); `per_box` is float64 bytes, six a box (left, top, width, height, class id,
  * confidence); `class_maps` holds the distinct class-map objects as JSON bytes, by code.
+ *
+ * scan_csv(rows, fields, (image, label, xmin, xmax, ymin, ymax)) reads the rows of a box CSV
+ * (an Open Images file without its header) whose columns at those positions are an image id, a
+ * label (position -1: none) and the box's corners; each row must have `fields` fields. It
+ * returns (codes, corners, images, labels): `codes` is float64 bytes, two a row (the image's and
+ * the label's position in `images` and `labels`, which hold the distinct texts in order of first
+ * appearance, as pandas.factorize gives them); `corners` is float64 bytes, four a row. It
+ * returns None if any row is not of the simple kind it reads (a quote, a carriage return, a
+ * blank line, another number of fields, a number of more than 15 significant digits or a power
+ * of ten beyond 1e+-22, text that is not UTF-8): pandas then reads them, and agrees on the rest.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -131,8 +141,10 @@ static int read_string(Cursor *c, Span *out) {
 static inline int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 /* A JSON number as the Python reader converts it: orjson gives an int or a correctly rounded
- * float, and float() of an int is correctly rounded too. */
-static int read_number(Cursor *c, double *out) {
+ * float, and float() of an int is correctly rounded too. With `exact_only`, only numbers of at
+ * most 15 significant digits and a power of ten within 1e+-22, which every correct reader
+ * (pandas' too) converts to the same double. */
+static int read_number_as(Cursor *c, double *out, int exact_only) {
     skip_ws(c);
     const char *p = c->p, *end = c->end;
     int negative = 0, integral = 1, significant = 0;
@@ -187,7 +199,8 @@ static int read_number(Cursor *c, double *out) {
     }
     c->p = p;
     if (integral) {
-        if (significant > 18) return 0; /* orjson's rules for big integers: left to it */
+        if (significant > (exact_only ? 15 : 18)) return 0; /* orjson's big integers: its own */
+        if (exact_only && negative && !mantissa) return 0; /* -0: pandas reads 0 or -0.0 */
         double v = (double)mantissa;
         *out = negative && mantissa ? -v : v; /* the int -0 is 0 */
         return 1;
@@ -197,6 +210,7 @@ static int read_number(Cursor *c, double *out) {
         /* Exact mantissa and power of ten: one correctly rounded operation (Clinger). */
         v = exponent < 0 ? (double)mantissa / POW10[-exponent] : (double)mantissa * POW10[exponent];
     } else {
+        if (exact_only) return 0;
         char text[64];
         Py_ssize_t n = (Py_ssize_t)(p - digits);
         if (n >= (Py_ssize_t)sizeof(text)) return 0;
@@ -214,6 +228,8 @@ static int read_number(Cursor *c, double *out) {
     *out = negative ? -v : v;
     return 1;
 }
+
+static int read_number(Cursor *c, double *out) { return read_number_as(c, out, 0); }
 
 static inline int key_is(const Span *k, const char *name, Py_ssize_t n) {
     return k->n == n && memcmp(k->s, name, (size_t)n) == 0;
@@ -439,7 +455,7 @@ static PyObject *scan(PyObject *module, PyObject *args) {
         const char *start = data + pos;
         const char *stop = memchr(start, '\n', (size_t)(size - pos));
         const char *end = stop ? stop : data + size;
-        Line line = {&boxes, boxes.len / 6, 0, 0, 0, {0, 0}};
+        Line line = {.boxes = &boxes, .base = boxes.len / 6};
         top.line = &line;
         Cursor c = {start, end};
         int ok = read_object(&c, top_member, &top);
@@ -511,16 +527,182 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- box CSVs */
+/* Distinct byte strings in order of first appearance (pandas.factorize's order). */
+typedef struct {
+    Span *items;
+    Py_ssize_t count, cap; /* items held and allocated */
+    Py_ssize_t *slot;      /* open addressing: -1 or an item's code */
+    size_t mask;
+} Distinct;
+
+static uint64_t hash_bytes(const char *s, Py_ssize_t n) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int distinct_grow(Distinct *d) {
+    size_t cap = d->mask ? 2 * (d->mask + 1) : 1024;
+    Py_ssize_t *slot = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    Span *items = PyMem_Realloc(d->items, cap / 2 * sizeof(Span));
+    if (!slot || !items) {
+        PyMem_Free(slot);
+        if (items) d->items = items;
+        PyErr_NoMemory();
+        return 0;
+    }
+    d->items = items;
+    d->cap = (Py_ssize_t)(cap / 2);
+    for (size_t i = 0; i < cap; i++) slot[i] = -1;
+    for (Py_ssize_t code = 0; code < d->count; code++) {
+        size_t at = hash_bytes(items[code].s, items[code].n) & (cap - 1);
+        while (slot[at] >= 0) at = (at + 1) & (cap - 1);
+        slot[at] = code;
+    }
+    PyMem_Free(d->slot);
+    d->slot = slot;
+    d->mask = cap - 1;
+    return 1;
+}
+
+/* The code of `text`, added if new; -1 where out of memory. */
+static Py_ssize_t distinct_code(Distinct *d, Span text) {
+    if (d->count >= d->cap && !distinct_grow(d)) return -1;
+    size_t at = hash_bytes(text.s, text.n) & d->mask;
+    for (; d->slot[at] >= 0; at = (at + 1) & d->mask) {
+        Span *seen = &d->items[d->slot[at]];
+        if (seen->n == text.n && memcmp(seen->s, text.s, (size_t)text.n) == 0) return d->slot[at];
+    }
+    d->items[d->count] = text;
+    d->slot[at] = d->count;
+    return d->count++;
+}
+
+static PyObject *distinct_texts(Distinct *d) {
+    PyObject *out = PyList_New(d->count);
+    for (Py_ssize_t i = 0; out && i < d->count; i++) {
+        PyObject *text = PyUnicode_DecodeUTF8(d->items[i].s, d->items[i].n, "strict");
+        if (!text) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, text);
+    }
+    return out;
+}
+
+typedef struct {
+    Doubles codes; /* image and label codes, two a row (as doubles: exact below 2**53) */
+    Doubles corners;
+    Distinct images, labels;
+} Csv;
+
+/* One row of fields separated by commas: 1 if it is read, 0 if it is not of the simple kind
+ * (a quote, a carriage return, another number of fields, a number not exact_only). */
+static int csv_row(Csv *csv, const char *p, const char *end, Py_ssize_t fields,
+                   const Py_ssize_t *col) {
+    Span image = {0}, label = {0};
+    double corner[4];
+    int have_label = col[1] < 0;
+    Py_ssize_t f = 0;
+    for (;; f++) {
+        const char *start = p;
+        while (p < end && *p != ',') {
+            if (*p == '"' || *p == '\r') return 0;
+            p++;
+        }
+        if (f == col[0]) image = (Span){start, (Py_ssize_t)(p - start)};
+        if (f == col[1]) label = (Span){start, (Py_ssize_t)(p - start)}, have_label = 1;
+        for (int k = 0; k < 4; k++) {
+            if (f != col[2 + k]) continue;
+            Cursor c = {start, p};
+            if (start == p || *start == ' ' || *start == '\t' ||
+                !read_number_as(&c, &corner[k], 1) || c.p != p)
+                return 0;
+        }
+        if (p == end) break;
+        p++; /* the comma */
+    }
+    if (f + 1 != fields || !have_label) return 0;
+    Py_ssize_t i = distinct_code(&csv->images, image);
+    Py_ssize_t l = col[1] < 0 ? 0 : distinct_code(&csv->labels, label);
+    if (i < 0 || l < 0) return -1;
+    if (!reserve(&csv->codes, csv->codes.len + 2) || !reserve(&csv->corners, csv->corners.len + 4))
+        return -1;
+    csv->codes.data[csv->codes.len++] = (double)i;
+    csv->codes.data[csv->codes.len++] = (double)l;
+    memcpy(csv->corners.data + csv->corners.len, corner, sizeof(corner));
+    csv->corners.len += 4;
+    return 1;
+}
+
+static PyObject *scan_csv(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer block;
+    Py_ssize_t fields, col[6];
+    if (!PyArg_ParseTuple(args, "y*n(nnnnnn)", &block, &fields, &col[0], &col[1], &col[2],
+                          &col[3], &col[4], &col[5]))
+        return NULL;
+    Csv csv = {0};
+    PyObject *result = NULL, *images = NULL, *labels = NULL;
+    const char *data = block.buf, *end = data + block.len;
+    int simple = 1;
+    for (const char *p = data; p < end;) {
+        const char *stop = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = stop ? stop : end;
+        int row = line_end > p ? csv_row(&csv, p, line_end, fields, col) : 0; /* blank: no */
+        if (row < 0) goto done;
+        if (!row) {
+            simple = 0;
+            break;
+        }
+        p = stop ? stop + 1 : end;
+    }
+    if (!simple) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    images = distinct_texts(&csv.images);
+    labels = images ? distinct_texts(&csv.labels) : NULL;
+    if (!labels) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) { /* not UTF-8: pandas says so */
+            PyErr_Clear();
+            result = Py_NewRef(Py_None);
+        }
+        goto done;
+    }
+    result = Py_BuildValue(
+        "y#y#OO", (const char *)(csv.codes.data ? csv.codes.data : (double *)""),
+        csv.codes.len * (Py_ssize_t)sizeof(double),
+        (const char *)(csv.corners.data ? csv.corners.data : (double *)""),
+        csv.corners.len * (Py_ssize_t)sizeof(double), images, labels);
+done:
+    Py_XDECREF(images);
+    Py_XDECREF(labels);
+    PyMem_Free(csv.codes.data);
+    PyMem_Free(csv.corners.data);
+    PyMem_Free(csv.images.items);
+    PyMem_Free(csv.images.slot);
+    PyMem_Free(csv.labels.items);
+    PyMem_Free(csv.labels.slot);
+    PyBuffer_Release(&block);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(block, pos, attribute): read usual object-detection lines from pos (see the "
      "module's source)."},
+    {"scan_csv", scan_csv, METH_VARARGS,
+     "scan_csv(rows, fields, (image, label, xmin, xmax, ymin, ymax)): a box CSV's rows of the "
+     "simple kind as codes, corners and distinct texts, or None (see the module's source)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "gtkit._scan", "Compiled reader of object-detection lines.", -1,
-    methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gtkit._scan",
+    .m_doc = "Compiled readers of object-detection lines and box CSVs.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }

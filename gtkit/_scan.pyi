@@ -1,4 +1,7 @@
-# The compiled reader of object-detection lines (_scan.c holds its documentation).
+# Compiled readers of object-detection lines and box CSVs (_scan.c holds their documentation).
 def scan(
     block: bytes, pos: int, attribute: bytes, /
 ) -> tuple[int, int, list[str], list[str], list[str], list[str], bytes, bytes, list[bytes]]: ...
+def scan_csv(
+    rows: bytes, fields: int, columns: tuple[int, ...], /
+) -> tuple[bytes, bytes, list[str], list[str]] | None: ...

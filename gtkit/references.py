@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -332,6 +332,9 @@ def _open_images_part(
                 data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
             if b'"' in data:
                 return None
+            compiled = _compiled_part(data, header)
+            if compiled is not None:
+                return compiled
             if not data.strip():
                 data = ",".join(header).encode()  # the header alone: no rows
             else:
@@ -350,6 +353,42 @@ def _open_images_part(
         coords=_xywh(coords.to_numpy(dtype=np.float64)),
         bad_row=int(bad[0]) if len(bad) else -1,
     )
+
+
+def _compiled_part(rows: bytes, header: list[str]) -> _Part | None:
+    """A range's rows read by the compiled reader, where it was built and the rows are of
+    the simple kind it reads (see ``_scan.c``); else None, and pandas reads them."""
+    scan_csv = _compiled_csv()
+    if scan_csv is None or len(set(header)) != len(header):
+        return None
+    label = header.index("LabelName") if "LabelName" in header else -1
+    columns = (header.index("ImageID"), label, *(header.index(c) for c in _CORNERS))
+    found = scan_csv(rows, len(header), columns)
+    if found is None:
+        return None
+    codes, corners, images, labels = found
+    code = np.frombuffer(codes).reshape(-1, 2).astype(np.int64)
+    return _Part(
+        images=(code[:, 0], np.array([f"{i}.jpg" for i in images], dtype=object)),
+        labels=(code[:, 1], np.array(labels, dtype=object)) if label >= 0 else None,
+        coords=_xywh(np.frombuffer(corners).reshape(-1, 4)),
+        bad_row=-1,
+    )
+
+
+_CORNERS = ("XMin", "XMax", "YMin", "YMax")
+
+
+def _compiled_csv() -> (
+    Callable[[bytes, int, tuple[int, ...]], tuple[bytes, bytes, list[str], list[str]] | None] | None
+):
+    if not COMPILED:
+        return None
+    try:
+        from gtkit._scan import scan_csv
+    except ImportError:  # installed where it could not be compiled
+        return None
+    return scan_csv
 
 
 def _xywh(corners: np.ndarray) -> np.ndarray:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtkit import references
@@ -151,3 +152,79 @@ def test_positions_take_keys_of_any_kind() -> None:
 
 def test_the_compiled_matching_is_built() -> None:
     assert references._compiled() is not None, "gtkit._match was not built: see setup.py"
+
+
+# Fields of an Open Images row as a file may hold them; now and then an odd one.
+_id = st.one_of(
+    st.sampled_from(["a", "b", "0001", "é", ""]),
+    st.text(st.characters(exclude_characters=',"\r\n', exclude_categories=["Cs"]), max_size=3),
+)
+_corner = st.one_of(
+    st.floats(0, 1, allow_nan=False).map(lambda x: f"{x:.5f}"),
+    st.floats(-1e6, 1e6).map(lambda x: repr(round(x, 4))),
+    st.integers(-3, 3).map(str),
+    st.sampled_from(["1e-3", "-0.0", "1e22", "123456789012345"]),
+)
+_odd = st.sampled_from(
+    [
+        "0.1234567890123456",
+        "1e30",
+        " 0.5",
+        "0.5 ",
+        ".5",
+        "1.",
+        "",
+        "x",
+        "nan",
+        "1,2",
+        '"a"',
+        "\ud800",
+        "a\rb",
+    ]
+)
+
+
+@st.composite
+def _csv_rows(draw: st.DrawFn) -> bytes:
+    rows = []
+    for _ in range(draw(st.integers(0, 6))):
+        fields = [draw(_id), "human", draw(_id), "1", *(draw(_corner) for _ in range(4))]
+        rows.append(fields)
+    if rows and draw(st.integers(0, 2)) == 0:
+        row = draw(st.sampled_from(rows))
+        row[draw(st.sampled_from([0, 2, 4, 5, 6, 7]))] = draw(_odd)
+    end = draw(st.sampled_from(["", "\n", "\n", "\n\n", "\r\n"]))
+    return ("\n".join(",".join(row) for row in rows) + end).encode("utf-8", "surrogatepass")
+
+
+_HEADER = ["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_csv_rows())
+def test_compiled_csv_rows_read_as_pandas_reads_them(rows: bytes) -> None:
+    # Where the compiled reader takes a range, pandas reads it to the same part; where it
+    # declines (None), pandas reads it.
+    scanned = references._compiled_part(rows, _HEADER)
+    if scanned is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.csv"
+        path.write_bytes(b"\n" + rows)  # the first range starts after the header line
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(references, "COMPILED", False)
+            expected = references._open_images_part((str(path), 0, len(rows) + 1), _HEADER)
+    assert isinstance(expected, references._Part)
+    assert expected.bad_row == scanned.bad_row == -1
+    for got, want in ((scanned.images, expected.images), (scanned.labels, expected.labels)):
+        assert got is not None and want is not None
+        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+    assert scanned.coords.tobytes() == expected.coords.tobytes()  # bit for bit, -0.0 included
+
+
+def test_the_compiled_csv_reader_takes_usual_rows() -> None:
+    rows = b"a,human,/m/1,1,0.1,0.5,0.2,0.25\nb,human,/m/2,1,0,1,0,1\n"
+    part = references._compiled_part(rows, _HEADER)
+    assert part is not None
+    assert part.images[1].tolist() == ["a.jpg", "b.jpg"] and part.coords.shape == (2, 4)
+    assert part.coords[0].tolist() == [0.1, 0.2, 0.5 - 0.1, 0.25 - 0.2]
