@@ -1,4 +1,5 @@
-/* gtkit._match: matching labeled objects to reference images by file name, compiled.
+/* gtkit._match: matching labeled objects to reference images by file name, and their boxes
+ * to reference boxes, compiled.
  *
  * file_names(sources) is [gtkit.references.file_name(s) for s in sources]: the basename of
  * each source after str.strip() and rstrip("/"), or None (not text, or nothing left).
@@ -7,10 +8,19 @@
  * are not text included), as int64 bytes: pandas' Index(keys).get_indexer(values) for text
  * keys, which must be distinct. It hashes as Python does (a string's hash is kept in it).
  *
- * Both are optional: gtkit.references does the same in Python where this was not built.
+ * optimal_scores(images, labels, references, max_assignments) is gtkit.boxes.image_scores
+ * under the optimal rule: labels and references are each (image, left, top, width, height,
+ * class) as 1-D arrays (float64 coordinates, int64 images and classes); the result is float64
+ * bytes, a score per image, NaN for images with more than max_assignments one-to-one
+ * assignments (numpy matches those). Totals are summed in row order, which may differ from
+ * numpy's order in the last bit.
+ *
+ * All are optional: gtkit.references and gtkit.boxes do the same in Python and numpy where this
+ * was not built.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -136,12 +146,248 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- box matching */
+typedef struct {
+    Py_buffer view;
+    const char *at;
+    Py_ssize_t step, len;
+} Column;
+
+/* A 1-D buffer of 8-byte items: float64 ("d") or int64 ("l", "q"). */
+static int column(PyObject *obj, Column *c, int floats, const char *name) {
+    if (PyObject_GetBuffer(obj, &c->view, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return 0;
+    const char *f = c->view.format ? c->view.format : "B";
+    if (f[0] == '<' || f[0] == '=' || f[0] == '@') f++;
+    int ok = c->view.ndim == 1 && c->view.itemsize == 8 &&
+             (floats ? strcmp(f, "d") == 0 : strcmp(f, "l") == 0 || strcmp(f, "q") == 0);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "optimal_scores: %s must be a 1-D %s array", name,
+                     floats ? "float64" : "int64");
+        PyBuffer_Release(&c->view);
+        c->view.obj = NULL;
+        return 0;
+    }
+    c->at = c->view.buf;
+    c->step = c->view.strides[0];
+    c->len = c->view.shape[0];
+    return 1;
+}
+
+static inline double fget(const Column *c, Py_ssize_t i) {
+    return *(const double *)(c->at + i * c->step);
+}
+static inline int64_t iget(const Column *c, Py_ssize_t i) {
+    return *(const int64_t *)(c->at + i * c->step);
+}
+
+/* numpy's minimum and maximum: NaN wins. */
+static inline double nmin(double a, double b) { return isnan(a) ? a : isnan(b) ? b : a < b ? a : b; }
+static inline double nmax(double a, double b) { return isnan(a) ? a : isnan(b) ? b : a > b ? a : b; }
+
+/* One side's boxes: image, left, top, width, height, class. */
+typedef struct {
+    Column c[6];
+    Py_ssize_t *order, *start, *count; /* boxes grouped by image (a counting sort) */
+} Side;
+
+/* gtkit.boxes._pair_iou of one pair, operation for operation. */
+static double pair_iou(const Side *a, Py_ssize_t i, const Side *b, Py_ssize_t j) {
+    if (iget(&a->c[5], i) != iget(&b->c[5], j)) return 0.0; /* other classes never match */
+    double ax = fget(&a->c[1], i), ay = fget(&a->c[2], i), aw = fget(&a->c[3], i),
+           ah = fget(&a->c[4], i);
+    double bx = fget(&b->c[1], j), by = fget(&b->c[2], j), bw = fget(&b->c[3], j),
+           bh = fget(&b->c[4], j);
+    double iw = nmax(nmin(ax + aw, bx + bw) - nmax(ax, bx), 0.0);
+    double ih = nmax(nmin(ay + ah, by + bh) - nmax(ay, by), 0.0);
+    double inter = iw * ih;
+    double uni = aw * ah + bw * bh - inter;
+    return uni > 0 ? inter / uni : 0.0;
+}
+
+static int group(Side *s, Py_ssize_t images) {
+    Py_ssize_t n = s->c[0].len;
+    s->count = PyMem_Calloc((size_t)images + 1, sizeof(Py_ssize_t));
+    s->start = PyMem_Calloc((size_t)images + 1, sizeof(Py_ssize_t));
+    s->order = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
+    if (!s->count || !s->start || !s->order) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t img = iget(&s->c[0], i);
+        if (img < 0 || img >= images) {
+            PyErr_SetString(PyExc_ValueError, "optimal_scores: a box's image is out of range");
+            return 0;
+        }
+        s->count[img]++;
+    }
+    for (Py_ssize_t k = 1; k < images; k++) s->start[k] = s->start[k - 1] + s->count[k - 1];
+    Py_ssize_t *fill = PyMem_Calloc((size_t)images + 1, sizeof(Py_ssize_t));
+    if (!fill) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t img = iget(&s->c[0], i);
+        s->order[s->start[img] + fill[img]++] = i; /* stable: boxes keep their order */
+    }
+    PyMem_Free(fill);
+    return 1;
+}
+
+/* Every assignment of rows to distinct columns: the largest total IoU (summed in row order)
+ * and, among assignments within 1e-12 of it, the most pairs of positive IoU. */
+typedef struct {
+    const double *iou;
+    Py_ssize_t rows, cols;
+    char *used;
+    double *sums;
+    int *positives;
+    Py_ssize_t found;
+} Search;
+
+static void search(Search *s, Py_ssize_t r, double sum, int positive) {
+    if (r == s->rows) {
+        s->sums[s->found] = sum;
+        s->positives[s->found++] = positive;
+        return;
+    }
+    for (Py_ssize_t c = 0; c < s->cols; c++) {
+        if (s->used[c]) continue;
+        double v = s->iou[r * s->cols + c];
+        s->used[c] = 1;
+        search(s, r + 1, sum + v, positive + (v > 0));
+        s->used[c] = 0;
+    }
+}
+
+static PyObject *optimal_scores(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_ssize_t images, max_assignments;
+    PyObject *objs[12];
+    if (!PyArg_ParseTuple(args, "n(OOOOOO)(OOOOOO)n", &images, &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &max_assignments))
+        return NULL;
+    if (images < 0) {
+        PyErr_SetString(PyExc_ValueError, "optimal_scores: images must be >= 0");
+        return NULL;
+    }
+    Side side[2];
+    memset(side, 0, sizeof(side));
+    PyObject *result = NULL;
+    double *scores = NULL, *iou = NULL, *sums = NULL;
+    int *positives = NULL;
+    char *used = NULL;
+    static const char *names[6] = {"image", "left", "top", "width", "height", "class"};
+    for (int s = 0; s < 2; s++) {
+        for (int k = 0; k < 6; k++)
+            if (!column(objs[6 * s + k], &side[s].c[k], k >= 1 && k <= 4, names[k])) goto done;
+        for (int k = 1; k < 6; k++)
+            if (side[s].c[k].len != side[s].c[0].len) {
+                PyErr_SetString(PyExc_ValueError, "optimal_scores: columns differ in length");
+                goto done;
+            }
+        if (!group(&side[s], images)) goto done;
+    }
+    scores = PyMem_Malloc(((size_t)images + 1) * sizeof(double));
+    sums = PyMem_Malloc(((size_t)max_assignments + 1) * sizeof(double));
+    positives = PyMem_Malloc(((size_t)max_assignments + 1) * sizeof(int));
+    if (!scores || !sums || !positives) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t iou_cap = 0;
+    for (Py_ssize_t img = 0; img < images; img++) {
+        Py_ssize_t n = side[0].count[img], m = side[1].count[img];
+        if (n == 0 || m == 0) {
+            scores[img] = n == m ? 1.0 : 0.0;
+            continue;
+        }
+        /* rows: the smaller side (labels where equal), as gtkit.boxes._brute_force has it */
+        int flip = n > m;
+        Py_ssize_t rows = flip ? m : n, cols = flip ? n : m;
+        double assignments = 1;
+        for (Py_ssize_t x = cols - rows + 1; x <= cols; x++) assignments *= (double)x;
+        if (assignments > (double)max_assignments) {
+            scores[img] = NAN; /* left to the Python matcher */
+            continue;
+        }
+        if (rows * cols > iou_cap) {
+            iou_cap = 2 * rows * cols;
+            double *grown = PyMem_Realloc(iou, (size_t)iou_cap * sizeof(double));
+            char *more = PyMem_Realloc(used, (size_t)iou_cap);
+            if (!grown || !more) {
+                if (grown) iou = grown;
+                if (more) used = more;
+                PyErr_NoMemory();
+                goto done;
+            }
+            iou = grown;
+            used = more;
+        }
+        const Py_ssize_t *l = side[0].order + side[0].start[img];
+        const Py_ssize_t *r = side[1].order + side[1].start[img];
+        for (Py_ssize_t i = 0; i < n; i++)
+            for (Py_ssize_t j = 0; j < m; j++) {
+                double v = pair_iou(&side[0], l[i], &side[1], r[j]);
+                iou[flip ? j * n + i : i * m + j] = v;
+            }
+        /* Each row's best column; where the scoring rows' best columns all differ, taking
+         * them is optimal. */
+        double best = 0.0;
+        int count = 0, clash = 0;
+        for (Py_ssize_t a = 0; a < rows; a++) {
+            const double *row = iou + a * cols;
+            Py_ssize_t pick = 0;
+            for (Py_ssize_t c = 1; c < cols; c++)
+                if (row[c] > row[pick]) pick = c;
+            best += row[pick];
+            if (row[pick] > 0) {
+                count++;
+                if (used[pick]) clash = 1;
+                used[pick] = 1;
+            }
+        }
+        memset(used, 0, (size_t)cols);
+        if (clash) {
+            Search s = {iou, rows, cols, used, sums, positives, 0};
+            search(&s, 0, 0.0, 0);
+            best = sums[0];
+            for (Py_ssize_t k = 1; k < s.found; k++)
+                if (sums[k] > best) best = sums[k];
+            count = 0;
+            for (Py_ssize_t k = 0; k < s.found; k++)
+                if (sums[k] >= best - 1e-12 && positives[k] > count) count = positives[k];
+        }
+        scores[img] = best / (double)(n + m - count);
+    }
+    result = PyBytes_FromStringAndSize((const char *)scores, images * (Py_ssize_t)sizeof(double));
+done:
+    for (int s = 0; s < 2; s++) {
+        for (int k = 0; k < 6; k++)
+            if (side[s].c[k].view.obj) PyBuffer_Release(&side[s].c[k].view);
+        PyMem_Free(side[s].order);
+        PyMem_Free(side[s].start);
+        PyMem_Free(side[s].count);
+    }
+    PyMem_Free(scores);
+    PyMem_Free(iou);
+    PyMem_Free(used);
+    PyMem_Free(sums);
+    PyMem_Free(positives);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"file_names", file_names, METH_O,
      "file_names(sources): each source's file name, as gtkit.references.file_name gives it."},
     {"positions", positions, METH_VARARGS,
      "positions(keys, values): int64 bytes, each value's position among the distinct text "
      "keys, or -1."},
+    {"optimal_scores", optimal_scores, METH_VARARGS,
+     "optimal_scores(images, labels, references, max_assignments): per-image quality under the "
+     "optimal rule, float64 bytes (NaN: left to Python)."},
     {NULL, NULL, 0, NULL},
 };
 

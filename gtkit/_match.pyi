@@ -3,3 +3,10 @@ from collections.abc import Sequence
 
 def file_names(sources: Sequence[object], /) -> list[str | None]: ...
 def positions(keys: Sequence[object], values: Sequence[object], /) -> bytes: ...
+def optimal_scores(
+    images: int,
+    labels: tuple[object, object, object, object, object, object],
+    references: tuple[object, object, object, object, object, object],
+    max_assignments: int,
+    /,
+) -> bytes: ...

@@ -18,6 +18,7 @@ Boxes of different classes never match. Both sets empty scores 1; exactly one em
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import permutations
 from typing import Literal
 
@@ -197,6 +198,83 @@ def image_scores(
     """
     if matching not in MATCHING_RULES:
         raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
+    for image in (label_image, ref_image):
+        if len(image) and not 0 <= int(np.min(image)) <= int(np.max(image)) < n_images:
+            raise GtkitError(f"a box's image is out of range (0 to {n_images - 1})")
+    compiled = _compiled_scores()
+    if matching == "optimal" and compiled is not None:
+        label = _side(label_image, label_boxes, label_class)
+        ref = _side(ref_image, ref_boxes, ref_class)
+        # Sums of a few IoUs come out in C's order, which may differ from numpy's in the last bit.
+        found = compiled(n_images, label, ref, _BRUTE_FORCE_MAX)
+        scores: FloatArray = np.frombuffer(found, dtype=np.float64).copy()
+        left = np.flatnonzero(np.isnan(scores))  # images of too many boxes: see _numpy_scores
+        if len(left):
+            scores[left] = _some_images(left, n_images, label, ref)
+        return scores
+    return _numpy_scores(
+        n_images, label_image, label_boxes, label_class, ref_image, ref_boxes, ref_class,
+        label_confidence=label_confidence, matching=matching,
+    )  # fmt: skip
+
+
+#: Whether the compiled matcher is used, where it was built (tests turn it off to compare).
+COMPILED = True
+
+_Side = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, IntArray]
+
+
+def _compiled_scores() -> Callable[[int, _Side, _Side, int], bytes] | None:
+    if not COMPILED:
+        return None
+    try:
+        from gtkit._match import optimal_scores
+    except ImportError:  # installed where it could not be compiled
+        return None
+    return optimal_scores
+
+
+def _side(image: IntArray, boxes: FloatArray, classes: IntArray) -> _Side:
+    """One side's boxes as the compiled matcher takes them: columns (views where they can be)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return (
+        np.asarray(image, dtype=np.int64),
+        b[:, 0],
+        b[:, 1],
+        b[:, 2],
+        b[:, 3],
+        np.asarray(classes, dtype=np.int64),
+    )
+
+
+def _some_images(images: IntArray, n_images: int, label: _Side, ref: _Side) -> FloatArray:
+    """:func:`_numpy_scores` of some images only, numbered 0 to len(images) - 1."""
+    number = np.full(n_images, -1, dtype=np.int64)
+    number[images] = np.arange(len(images))
+
+    def pick(side: _Side) -> tuple[IntArray, FloatArray, IntArray]:
+        image, left, top, width, height, classes = side
+        keep = np.flatnonzero(number[image] >= 0)
+        boxes = np.stack([left[keep], top[keep], width[keep], height[keep]], axis=1)
+        return number[image[keep]], boxes, classes[keep]
+
+    (li, lb, lc), (ri, rb, rc) = pick(label), pick(ref)
+    return _numpy_scores(len(images), li, lb, lc, ri, rb, rc, matching="optimal")
+
+
+def _numpy_scores(
+    n_images: int,
+    label_image: IntArray,
+    label_boxes: FloatArray,
+    label_class: IntArray,
+    ref_image: IntArray,
+    ref_boxes: FloatArray,
+    ref_class: IntArray,
+    *,
+    label_confidence: FloatArray | None = None,
+    matching: str = "optimal",
+) -> FloatArray:
+    """:func:`image_scores` in numpy."""
     li, lb, lc, lconf = _by_image(
         label_image,
         np.asarray(label_boxes, dtype=np.float64),

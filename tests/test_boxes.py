@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
+from gtkit import boxes
 from gtkit.boxes import image_scores, iou_matrix, match_optimal, match_tutorial
 from gtkit.errors import GtkitError
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def matcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test that takes it runs with the compiled matcher and with numpy's."""
+    monkeypatch.setattr(boxes, "COMPILED", request.param == "compiled")
+    return str(request.param)
 
 
 def brute_score(iou: np.ndarray) -> float:
@@ -58,7 +66,7 @@ def per_image_iou(d: dict[str, np.ndarray], img: int) -> np.ndarray:
     return iou
 
 
-def test_hand_worked_examples() -> None:
+def test_hand_worked_examples(matcher: str) -> None:
     a = np.array([[0.0, 0, 10, 10]])
     assert iou_matrix(a, np.array([[5.0, 0, 10, 10]]))[0, 0] == pytest.approx(50 / 150)
     # One label box, two reference boxes, one perfect match: 1.0 / (1 + 2 - 1) = 0.5
@@ -70,14 +78,14 @@ def test_hand_worked_examples() -> None:
     assert scores.tolist() == [0.5, 1.0, 0.0]
 
 
-def test_one_side_empty_scores_zero() -> None:
+def test_one_side_empty_scores_zero(matcher: str) -> None:
     s = image_scores(2, np.array([0]), np.array([[0.0, 0, 5, 5]]), np.array([0]),
                      np.array([1]), np.array([[0.0, 0, 5, 5]]), np.array([0]))  # fmt: skip
     assert s.tolist() == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("spread", [20, 60, 150])  # crowded (boxes contend) to sparse
-def test_optimal_agrees_with_brute_force_on_small_images(spread: float) -> None:
+def test_optimal_agrees_with_brute_force_on_small_images(spread: float, matcher: str) -> None:
     rng = np.random.default_rng(1)
     d = random_images(rng, 600, 5, spread)
     got = image_scores(600, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -85,7 +93,7 @@ def test_optimal_agrees_with_brute_force_on_small_images(spread: float) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
-def test_optimal_agrees_with_scipy_on_large_images() -> None:
+def test_optimal_agrees_with_scipy_on_large_images(matcher: str) -> None:
     rng = np.random.default_rng(2)
     d = random_images(rng, 30, 14)
     got = image_scores(30, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -139,7 +147,7 @@ def test_tutorial_rule_is_greedy_by_confidence() -> None:
         )
 
 
-def test_box_order_does_not_matter() -> None:
+def test_box_order_does_not_matter(matcher: str) -> None:
     rng = np.random.default_rng(3)
     d = random_images(rng, 300, 5)
     expected = image_scores(300, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -148,3 +156,29 @@ def test_box_order_does_not_matter() -> None:
         300, d["li"][lp], d["lb"][lp], d["lc"][lp], d["ri"][rp], d["rb"][rp], d["rc"][rp]
     )
     np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_the_compiled_matcher_is_built() -> None:
+    assert boxes._compiled_scores() is not None, "gtkit._match was not built: see setup.py"
+
+
+def test_compiled_and_numpy_matchers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Images of every size (the largest left to numpy by the compiled matcher), unsorted boxes,
+    # boxes that touch, repeat or have no area, and coordinates that are not numbers.
+    rng = np.random.default_rng(4)
+    d = random_images(rng, 400, 9, spread=30)
+    d["lb"][rng.random(len(d["lb"])) < 0.05] = np.nan
+    d["rb"][rng.random(len(d["rb"])) < 0.05, 2] = 0.0
+    d["rb"][1::7] = d["lb"][: len(d["rb"][1::7])]
+    order = rng.permutation(len(d["li"]))
+    args = (400, d["li"][order], d["lb"][order], d["lc"][order], d["ri"], d["rb"], d["rc"])
+    compiled = image_scores(*args)
+    monkeypatch.setattr(boxes, "COMPILED", False)
+    np.testing.assert_allclose(compiled, image_scores(*args), rtol=0, atol=1e-12)
+
+
+def test_a_box_outside_the_images_is_an_error(matcher: str) -> None:
+    one = (np.array([0]), np.array([[0.0, 0, 5, 5]]), np.array([0]))
+    for image in (1, -1):
+        with pytest.raises(GtkitError, match=r"out of range \(0 to 0\)"):
+            image_scores(1, *one, np.array([image]), np.array([[0.0, 0, 5, 5]]), np.array([0]))
