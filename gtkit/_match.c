@@ -4,9 +4,11 @@
  * file_names(sources) is [gtkit.references.file_name(s) for s in sources]: the basename of
  * each source after str.strip() and rstrip("/"), or None (not text, or nothing left).
  *
- * positions(keys, values) is, for each value, the position of the equal key, or -1 (values that
- * are not text included), as int64 bytes: pandas' Index(keys).get_indexer(values) for text
- * keys, which must be distinct. It hashes as Python does (a string's hash is kept in it).
+ * image_positions(keys, sources) is, for each source, the position of the key equal to its
+ * file name (as file_names gives it), or -1, as int64 bytes: pandas'
+ * Index(keys).get_indexer(file_names(sources)) for text keys, which must be distinct (checked
+ * only where a source is not found in order). No file name is made: each is compared where it
+ * lies in its source.
  *
  * optimal_scores(images, labels, references, max_assignments) is gtkit.boxes.image_scores
  * under the optimal rule: labels and references are each (image, left, top, width, height,
@@ -34,9 +36,15 @@ static int ready(PyObject *text) {
 #endif
 }
 
-static PyObject *file_name(PyObject *source) {
-    if (!PyUnicode_Check(source)) Py_RETURN_NONE;
-    if (!ready(source)) return NULL;
+/* A text's code points from `base` to `end`. */
+typedef struct {
+    PyObject *text;
+    Py_ssize_t base, end;
+} Slice;
+
+/* The file name of a source as a slice of it (file_name's rules); 0 where there is none. */
+static int file_name_slice(PyObject *source, Slice *out) {
+    if (!PyUnicode_Check(source) || !ready(source)) return 0;
     Py_ssize_t end = PyUnicode_GET_LENGTH(source), start = 0;
     int kind = PyUnicode_KIND(source);
     const void *data = PyUnicode_DATA(source);
@@ -45,8 +53,15 @@ static PyObject *file_name(PyObject *source) {
     while (end > start && PyUnicode_READ(kind, data, end - 1) == '/') end--;
     Py_ssize_t base = end;
     while (base > start && PyUnicode_READ(kind, data, base - 1) != '/') base--;
-    if (base == end) Py_RETURN_NONE;
-    return PyUnicode_Substring(source, base, end);
+    *out = (Slice){source, base, end};
+    return base < end;
+}
+
+static PyObject *file_name(PyObject *source) {
+    Slice name;
+    if (file_name_slice(source, &name)) return PyUnicode_Substring(source, name.base, name.end);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *file_names(PyObject *module, PyObject *sources) {
@@ -70,79 +85,124 @@ static PyObject *file_names(PyObject *module, PyObject *sources) {
     return out;
 }
 
-/* Whether two strings are equal, as str == str. */
-static int same_text(PyObject *a, PyObject *b) {
-    if (a == b) return 1;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
-    int kind = PyUnicode_KIND(a);
-    return n == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b) &&
-           memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * (size_t)kind) == 0;
+static int same_slice(const Slice *a, const Slice *b) {
+    Py_ssize_t n = a->end - a->base;
+    if (n != b->end - b->base) return 0;
+    int ka = PyUnicode_KIND(a->text), kb = PyUnicode_KIND(b->text);
+    const void *da = PyUnicode_DATA(a->text), *db = PyUnicode_DATA(b->text);
+    if (ka == kb)
+        return memcmp((const char *)da + a->base * ka, (const char *)db + b->base * kb,
+                      (size_t)n * (size_t)ka) == 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyUnicode_READ(ka, da, a->base + i) != PyUnicode_READ(kb, db, b->base + i)) return 0;
+    return 1;
 }
 
-static PyObject *positions(PyObject *module, PyObject *args) {
+/* FNV-1a over code points: the same for a text however Python stores it. */
+static uint64_t hash_slice(const Slice *t) {
+    int kind = PyUnicode_KIND(t->text);
+    const void *data = PyUnicode_DATA(t->text);
+    uint64_t h = 1469598103934665603ULL;
+    for (Py_ssize_t i = t->base; i < t->end; i++)
+        h = (h ^ PyUnicode_READ(kind, data, i)) * 1099511628211ULL;
+    return h;
+}
+
+typedef struct {
+    Slice *keys;
+    Py_ssize_t nkeys;
+    Py_ssize_t *slot; /* open addressing: -1 or a key's position */
+    uint64_t *hashes;
+    size_t mask;
+} Table;
+
+static int table_build(Table *t) {
+    size_t cap = 16;
+    while (cap < 2 * (size_t)t->nkeys) cap *= 2;
+    t->slot = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    t->hashes = PyMem_Malloc(cap * sizeof(uint64_t));
+    if (!t->slot || !t->hashes) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    t->mask = cap - 1;
+    for (size_t i = 0; i < cap; i++) t->slot[i] = -1;
+    for (Py_ssize_t k = 0; k < t->nkeys; k++) {
+        uint64_t h = hash_slice(&t->keys[k]);
+        size_t at = h & t->mask;
+        for (; t->slot[at] >= 0; at = (at + 1) & t->mask)
+            if (t->hashes[at] == h && same_slice(&t->keys[t->slot[at]], &t->keys[k])) {
+                PyErr_SetString(PyExc_ValueError, "image_positions: keys must be distinct");
+                return 0;
+            }
+        t->slot[at] = k;
+        t->hashes[at] = h;
+    }
+    return 1;
+}
+
+static Py_ssize_t table_find(const Table *t, const Slice *name) {
+    uint64_t h = hash_slice(name);
+    for (size_t at = h & t->mask; t->slot[at] >= 0; at = (at + 1) & t->mask)
+        if (t->hashes[at] == h && same_slice(&t->keys[t->slot[at]], name)) return t->slot[at];
+    return -1;
+}
+
+static PyObject *image_positions(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *keys_arg, *values_arg;
-    if (!PyArg_ParseTuple(args, "OO", &keys_arg, &values_arg)) return NULL;
-    PyObject *keys = PySequence_Fast(keys_arg, "positions takes sequences");
+    PyObject *keys_arg, *sources_arg;
+    if (!PyArg_ParseTuple(args, "OO", &keys_arg, &sources_arg)) return NULL;
+    PyObject *keys = PySequence_Fast(keys_arg, "image_positions takes sequences");
     if (!keys) return NULL;
-    PyObject *values = PySequence_Fast(values_arg, "positions takes sequences");
-    if (!values) {
+    PyObject *sources = PySequence_Fast(sources_arg, "image_positions takes sequences");
+    if (!sources) {
         Py_DECREF(keys);
         return NULL;
     }
     PyObject *result = NULL;
-    Py_ssize_t nkeys = PySequence_Fast_GET_SIZE(keys), n = PySequence_Fast_GET_SIZE(values);
-    PyObject **key = PySequence_Fast_ITEMS(keys), **value = PySequence_Fast_ITEMS(values);
-    size_t cap = 16;
-    while (cap < 2 * (size_t)nkeys) cap *= 2;
-    size_t mask = cap - 1;
-    Py_ssize_t *slot = PyMem_Malloc(cap * sizeof(Py_ssize_t));
-    Py_hash_t *hashes = PyMem_Malloc(cap * sizeof(Py_hash_t));
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(sources);
+    PyObject **key = PySequence_Fast_ITEMS(keys), **source = PySequence_Fast_ITEMS(sources);
+    Table table = {.nkeys = PySequence_Fast_GET_SIZE(keys)};
     int64_t *out = PyMem_Malloc(((size_t)n + 1) * sizeof(int64_t));
-    if (!slot || !hashes || !out) {
+    table.keys = PyMem_Malloc(((size_t)table.nkeys + 1) * sizeof(Slice));
+    if (!out || !table.keys) {
         PyErr_NoMemory();
         goto done;
     }
-    for (size_t s = 0; s < cap; s++) slot[s] = -1;
-    for (Py_ssize_t i = 0; i < nkeys; i++) {
-        if (!PyUnicode_Check(key[i])) {
-            PyErr_SetString(PyExc_TypeError, "positions: every key must be text");
+    for (Py_ssize_t k = 0; k < table.nkeys; k++) {
+        if (!PyUnicode_Check(key[k]) || !ready(key[k])) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "image_positions: every key must be text");
             goto done;
         }
-        if (!ready(key[i])) goto done;
-        Py_hash_t h = PyObject_Hash(key[i]);
-        if (h == -1) goto done;
-        size_t s = (size_t)h & mask;
-        while (slot[s] >= 0) {
-            if (hashes[s] == h && same_text(key[slot[s]], key[i])) {
-                PyErr_SetString(PyExc_ValueError, "positions: keys must be distinct");
-                goto done;
-            }
-            s = (s + 1) & mask;
-        }
-        slot[s] = i;
-        hashes[s] = h;
+        table.keys[k] = (Slice){key[k], 0, PyUnicode_GET_LENGTH(key[k])};
     }
+    /* Sources usually come in the order of the keys (both sorted, or made together): the key
+     * after the last one found is tried first, and the table built only when that fails. */
+    Py_ssize_t next = 0;
     for (Py_ssize_t j = 0; j < n; j++) {
+        Slice name;
         out[j] = -1;
-        if (!PyUnicode_Check(value[j])) continue;
-        if (!ready(value[j])) goto done;
-        Py_hash_t h = PyObject_Hash(value[j]);
-        if (h == -1) goto done;
-        for (size_t s = (size_t)h & mask; slot[s] >= 0; s = (s + 1) & mask) {
-            if (hashes[s] == h && same_text(key[slot[s]], value[j])) {
-                out[j] = slot[s];
-                break;
-            }
+        if (!file_name_slice(source[j], &name)) {
+            if (PyErr_Occurred()) goto done;
+            continue;
         }
+        if (next < table.nkeys && same_slice(&table.keys[next], &name)) {
+            out[j] = next++;
+            continue;
+        }
+        if (!table.slot && !table_build(&table)) goto done;
+        out[j] = table_find(&table, &name);
+        if (out[j] >= 0) next = out[j] + 1;
     }
     result = PyBytes_FromStringAndSize((const char *)out, n * (Py_ssize_t)sizeof(int64_t));
 done:
-    PyMem_Free(slot);
-    PyMem_Free(hashes);
     PyMem_Free(out);
+    PyMem_Free(table.keys);
+    PyMem_Free(table.slot);
+    PyMem_Free(table.hashes);
     Py_DECREF(keys);
-    Py_DECREF(values);
+    Py_DECREF(sources);
     return result;
 }
 
@@ -382,9 +442,9 @@ done:
 static PyMethodDef methods[] = {
     {"file_names", file_names, METH_O,
      "file_names(sources): each source's file name, as gtkit.references.file_name gives it."},
-    {"positions", positions, METH_VARARGS,
-     "positions(keys, values): int64 bytes, each value's position among the distinct text "
-     "keys, or -1."},
+    {"image_positions", image_positions, METH_VARARGS,
+     "image_positions(keys, sources): int64 bytes, the position of each source's file name "
+     "among the distinct text keys, or -1."},
     {"optimal_scores", optimal_scores, METH_VARARGS,
      "optimal_scores(images, labels, references, max_assignments): per-image quality under the "
      "optimal rule, float64 bytes (NaN: left to Python)."},

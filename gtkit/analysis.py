@@ -24,7 +24,7 @@ from gtkit.boxes import MATCHING_RULES, image_scores
 from gtkit.errors import GtkitError
 from gtkit.output import JobOutput
 from gtkit.pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit.references import References, file_names, positions
+from gtkit.references import References, file_names, image_positions
 
 __all__ = [
     "Analysis",
@@ -306,12 +306,11 @@ def analyze(
 def _quality(
     result: Analysis, labeled: pd.DataFrame, view: JobOutput, ref: References, matching: str
 ) -> None:
-    names = file_names(labeled["source"]).to_numpy(dtype=object)
     box_image, image_names = ref.image_codes()
-    image = positions(image_names, names)
+    image = image_positions(image_names, labeled["source"])
     has_ref = image >= 0
-    result.unmatched_objects = sorted(str(f) for f in names[~has_ref] if f is not None)
-    del names  # a million strings; the matched ones are the references' own
+    unmatched = file_names(labeled.loc[~has_ref, "source"])
+    result.unmatched_objects = sorted(str(f) for f in unmatched if f is not None)
     seen = np.zeros(len(image_names), dtype=bool)
     seen[image[has_ref]] = True
     result.unmatched_references = sorted(image_names[~seen].tolist())
@@ -385,7 +384,7 @@ def _columns(frame: pd.DataFrame, names: list[str], rows: Rows) -> np.ndarray:
     """The given float columns at ``rows`` as one new (rows, columns) array, made in place
     (no whole-table intermediate: box tables run to millions of rows)."""
     first = frame[names[0]].to_numpy(dtype=np.float64)[rows]
-    out = np.empty((len(first), len(names)))
+    out = np.empty((len(first), len(names)), order="F")  # each column contiguous
     out[:, 0] = first
     for j, name in enumerate(names[1:], start=1):
         out[:, j] = frame[name].to_numpy(dtype=np.float64)[rows]

@@ -30,7 +30,7 @@ __all__ = [
     "References",
     "file_name",
     "file_names",
-    "positions",
+    "image_positions",
     "read_coco",
     "read_cub",
     "read_gt_manifest",
@@ -58,18 +58,19 @@ def file_names(sources: pd.Series) -> pd.Series:
     return pd.Series(names, index=sources.index, dtype="object")
 
 
-def positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each of ``values`` (file names) as a position in ``keys`` (distinct file names), or -1:
-    how objects find their reference image."""
+def image_positions(image_names: np.ndarray, sources: pd.Series) -> np.ndarray:
+    """Each source's reference image: the position of its file name (:func:`file_name`) in
+    ``image_names`` (distinct file names), or -1. How objects find their references."""
     compiled = _compiled()
     if compiled:
         try:
-            found = compiled.positions(keys.tolist(), values.tolist())
-        except TypeError:  # a key that is not text: pandas handles any kind
+            found = compiled.image_positions(image_names.tolist(), sources.tolist())
+        except TypeError:  # a name that is not text: pandas handles any kind
             pass
         else:
             return np.frombuffer(found, dtype=np.int64)
-    out: np.ndarray = pd.Index(keys, dtype=object).get_indexer(values).astype(np.int64)
+    names = file_names(sources).to_numpy(dtype=object)
+    out: np.ndarray = pd.Index(image_names, dtype=object).get_indexer(names).astype(np.int64)
     return out
 
 

@@ -128,26 +128,38 @@ def test_compiled_file_names_are_file_name(sources: list[object]) -> None:
     assert expected == [references.file_name(s) for s in sources]
 
 
+_name = st.text(alphabet="abé😀.", max_size=3)
+
+
 @given(
-    st.lists(st.text(alphabet="abé😀.", max_size=4), unique=True, max_size=20),
-    st.lists(st.one_of(st.text(alphabet="abé😀.", max_size=4), st.none()), max_size=30),
+    st.lists(_name, unique=True, max_size=20),
+    st.lists(st.one_of(_name, st.none(), _name.map(lambda n: f" s3://b/é/{n} ")), max_size=30),
+    st.booleans(),
 )
-def test_compiled_positions_are_pandas_get_indexer(keys: list[str], values: list[object]) -> None:
-    k, v = np.array(keys, dtype=object), np.array(values, dtype=object)
-    expected = pd.Index(k, dtype=object).get_indexer(v)
-    assert references.positions(k, v).tolist() == expected.tolist()
+def test_compiled_image_positions_are_pandas_get_indexer(
+    keys: list[str], sources: list[object], ordered: bool
+) -> None:
+    if ordered:  # sources in the keys' order: the compiled matcher's shortcut
+        sources = [*keys, *sources]
+    k, s = np.array(keys, dtype=object), pd.Series(sources, dtype=object)
+    names = [references.file_name(x) for x in sources]
+    expected = pd.Index(k, dtype=object).get_indexer(np.array(names, dtype=object)).tolist()
+    assert references.image_positions(k, s).tolist() == expected
     with pytest.MonkeyPatch.context() as m:
         m.setattr(references, "COMPILED", False)
-        assert references.positions(k, v).tolist() == expected.tolist()
+        assert references.image_positions(k, s).tolist() == expected
 
 
-def test_positions_take_keys_of_any_kind() -> None:
+def test_image_positions_take_names_of_any_kind() -> None:
     keys = np.array(["a.jpg", 3], dtype=object)
-    assert references.positions(keys, np.array([3, "a.jpg", "b"], dtype=object)).tolist() == [
-        1,
-        0,
-        -1,
-    ]
+    sources = pd.Series(["s3://b/a.jpg", "b", None], dtype=object)
+    assert references.image_positions(keys, sources).tolist() == [0, -1, -1]
+
+
+def test_image_positions_need_distinct_names() -> None:
+    keys = np.array(["a.jpg", "b.jpg", "a.jpg"], dtype=object)
+    with pytest.raises(ValueError, match="distinct"):
+        references.image_positions(keys, pd.Series(["b.jpg", "a.jpg"], dtype=object))
 
 
 def test_the_compiled_matching_is_built() -> None:
