@@ -73,10 +73,16 @@ static int reserve(Doubles *d, Py_ssize_t needed) {
 }
 
 static inline void skip_ws(Cursor *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r')) c->p++;
+    while (c->p < c->end && (unsigned char)*c->p <= ' ' &&
+           (*c->p == ' ' || *c->p == '\t' || *c->p == '\r'))
+        c->p++;
 }
 
 static inline int take(Cursor *c, char ch) {
+    if (c->p < c->end && *c->p == ch) { /* the usual case: no space before it */
+        c->p++;
+        return 1;
+    }
     skip_ws(c);
     if (c->p < c->end && *c->p == ch) {
         c->p++;
@@ -111,6 +117,16 @@ static Py_ssize_t utf8_length(const unsigned char *p, const unsigned char *end) 
     return n;
 }
 
+/* Whether any of 8 bytes is a quote, a backslash, a control character or not ASCII (a bit set
+ * in some byte); once one is, later bytes may be flagged too. */
+static inline uint64_t notable(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+    return (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+            ((x - ones * 0x20) & ~x) | x) &
+           highs;
+}
+
 /* A string without escapes: its bytes between the quotes. */
 static int read_string(Cursor *c, Span *out) {
     skip_ws(c);
@@ -118,6 +134,10 @@ static int read_string(Cursor *c, Span *out) {
     const unsigned char *p = (const unsigned char *)c->p + 1;
     const unsigned char *end = (const unsigned char *)c->end;
     const unsigned char *start = p;
+    for (uint64_t word; end - p >= 8; p += 8) { /* eight plain bytes at a time */
+        memcpy(&word, p, 8);
+        if (notable(word)) break;
+    }
     while (p < end) {
         unsigned char b = *p;
         if (b == '"') {
