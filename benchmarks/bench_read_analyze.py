@@ -6,7 +6,8 @@ then measures, each phase in its own process so peak memory is its own:
 
 - parse only: ``orjson.loads`` of every manifest line, results discarded (the floor);
 - read: ``gtkit.read_manifest`` into the objects and boxes tables (issue target: 1.25x parse),
-  on every core (forked workers), and again in one process (``GTKIT_WORKERS=1``);
+  on every core (forked workers), and again in one process (``GTKIT_WORKERS=1``); the report
+  says whether gtkit's optional compiled parts were built (they read and match here);
 - analyze: read + counts, cost and optimal-rule quality against the references
   (issue target: 1.6x parse, under 1.5 GB peak).
 
@@ -104,13 +105,23 @@ def run_measured(phase: str, manifest: Path, reference: Path) -> dict[str, float
     return result
 
 
+def compiled() -> str:
+    """Whether gtkit's optional compiled parts (gtkit._scan, gtkit._match) were built."""
+    try:
+        import gtkit._match
+        import gtkit._scan  # noqa: F401
+    except ImportError:
+        return "compiled parts NOT built (pure Python)"
+    return "compiled parts built"
+
+
 def main(objects: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # Written by a child process: a child's peak memory would include the parent's.
         subprocess.run([sys.executable, __file__, "--write", tmp, str(objects)], check=True)
         manifest, reference = Path(tmp) / "output.manifest", Path(tmp) / "reference.csv"
         size_mb = manifest.stat().st_size / 1e6
-        print(f"{objects:,} objects, manifest {size_mb:,.0f} MB, best of {repeat}")
+        print(f"{objects:,} objects, manifest {size_mb:,.0f} MB, best of {repeat}; {compiled()}")
         runs: dict[str, list[dict[str, float]]] = {phase: [] for phase in PHASES}
         for _ in range(repeat):
             for phase in PHASES:

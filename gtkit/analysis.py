@@ -413,7 +413,8 @@ def _box_scores(
     r_xywh = _columns(ref.boxes, xywh, r_rows)
     normalized = ref.boxes["normalized"].to_numpy(dtype=bool)[r_rows]
     if normalized.any():
-        _to_pixels(r_xywh, r_img, normalized, l_img, _columns(label_boxes, _SIZE, l_rows), n)
+        sizes = [label_boxes[c].to_numpy(dtype=np.float64)[l_rows] for c in _SIZE]
+        _to_pixels(r_xywh, r_img, normalized, l_img, sizes, n)
     del normalized
     l_class, r_class = _shared_codes(
         label_boxes["class_name"].to_numpy(dtype=object)[l_rows],
@@ -422,7 +423,7 @@ def _box_scores(
     return image_scores(
         n,
         l_img,
-        _columns(label_boxes, xywh, l_rows),
+        [label_boxes[c].to_numpy(dtype=np.float64)[l_rows] for c in xywh],  # views, usually
         l_class,
         r_img,
         r_xywh,
@@ -472,14 +473,14 @@ def _to_pixels(
     r_img: np.ndarray,
     normalized: np.ndarray,
     l_img: np.ndarray,
-    l_size: np.ndarray,
+    l_size: list[np.ndarray],
     n: int,
 ) -> None:
     """Scale reference boxes given as fractions of the image size to pixels, in place, with
     the image size the job recorded; an image without label boxes scores the same at any scale.
     """
     size = np.full((n, 2), np.nan)
-    size[l_img] = l_size
+    size[l_img, 0], size[l_img, 1] = l_size  # width, height of each label box's image
     has_boxes = (np.bincount(l_img, minlength=n) > 0)[r_img]
     for axis, columns in ((0, (0, 2)), (1, (1, 3))):
         factor = size[r_img, axis]

@@ -18,7 +18,7 @@ Boxes of different classes never match. Both sets empty scores 1; exactly one em
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import permutations
 from typing import Literal
 
@@ -180,10 +180,10 @@ def _group_bounds(image: IntArray, n_images: int) -> tuple[IntArray, IntArray]:
 def image_scores(
     n_images: int,
     label_image: IntArray,
-    label_boxes: FloatArray,
+    label_boxes: Boxes,
     label_class: IntArray,
     ref_image: IntArray,
-    ref_boxes: FloatArray,
+    ref_boxes: Boxes,
     ref_class: IntArray,
     *,
     label_confidence: FloatArray | None = None,
@@ -193,8 +193,10 @@ def image_scores(
 
     ``*_image`` give each box's image (0 to n_images - 1); ``*_class`` are integer class codes
     (boxes of different codes never match); boxes are (k, 4) ``left, top, width, height`` in
-    pixels. Images of the same box counts are matched together in numpy; only images with more
-    than six boxes on both sides fall back to a per-image assignment.
+    pixels, or those four columns (a table's own columns: no copy). Under the optimal rule the
+    compiled matcher (``gtkit._match``, where it was built) scores images of up to 720
+    one-to-one assignments; otherwise images of the same box counts are matched together in
+    numpy. Larger images fall back to a per-image assignment.
     """
     if matching not in MATCHING_RULES:
         raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
@@ -213,9 +215,19 @@ def image_scores(
             scores[left] = _some_images(left, n_images, label, ref)
         return scores
     return _numpy_scores(
-        n_images, label_image, label_boxes, label_class, ref_image, ref_boxes, ref_class,
-        label_confidence=label_confidence, matching=matching,
+        n_images, label_image, _array(label_boxes), label_class, ref_image, _array(ref_boxes),
+        ref_class, label_confidence=label_confidence, matching=matching,
     )  # fmt: skip
+
+
+Boxes = FloatArray | Sequence[FloatArray]  # (k, 4), or its four columns
+
+
+def _array(boxes: Boxes) -> FloatArray:
+    if isinstance(boxes, np.ndarray):
+        return boxes
+    out: FloatArray = np.stack([np.asarray(c, dtype=np.float64) for c in boxes], axis=1)
+    return out.reshape(-1, 4)
 
 
 #: Whether the compiled matcher is used, where it was built (tests turn it off to compare).
@@ -234,15 +246,19 @@ def _compiled_scores() -> Callable[[int, _Side, _Side, int], bytes] | None:
     return optimal_scores
 
 
-def _side(image: IntArray, boxes: FloatArray, classes: IntArray) -> _Side:
+def _side(image: IntArray, boxes: Boxes, classes: IntArray) -> _Side:
     """One side's boxes as the compiled matcher takes them: columns (views where they can be)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if isinstance(boxes, np.ndarray):
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        left, top, width, height = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    else:
+        left, top, width, height = (np.asarray(c, dtype=np.float64) for c in boxes)
     return (
         np.asarray(image, dtype=np.int64),
-        b[:, 0],
-        b[:, 1],
-        b[:, 2],
-        b[:, 3],
+        left,
+        top,
+        width,
+        height,
         np.asarray(classes, dtype=np.int64),
     )
 

@@ -182,3 +182,12 @@ def test_a_box_outside_the_images_is_an_error(matcher: str) -> None:
     for image in (1, -1):
         with pytest.raises(GtkitError, match=r"out of range \(0 to 0\)"):
             image_scores(1, *one, np.array([image]), np.array([[0.0, 0, 5, 5]]), np.array([0]))
+
+
+def test_boxes_may_come_as_columns(matcher: str) -> None:
+    rng = np.random.default_rng(5)
+    d = random_images(rng, 200, 4)
+    expected = image_scores(200, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    columns = [d["lb"][:, j].copy() for j in range(4)]
+    got = image_scores(200, d["li"], columns, d["lc"], d["ri"], d["rb"], d["rc"])
+    assert got.tolist() == expected.tolist()

@@ -172,3 +172,20 @@ def test_numbers_are_correctly_rounded_as_python_reads_them() -> None:
     assert _parse._SCAN is not None
     data = b"\n".join(lines)
     assert _parse._SCAN(data, 0, b"bb")[:2] == (len(data), len(lines))
+
+
+def test_without_the_compiled_parts_gtkit_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As where gtkit was installed without a C compiler: the imports fail, Python reads.
+    import sys
+
+    from gtkit import boxes, references
+
+    data = b"\n".join([_usual] * 5)
+    compiled = parse(data, compiled=True, lenient=False)
+    for name in ("gtkit._scan", "gtkit._match"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    assert _parse._compiled_reader() is None
+    assert references._compiled() is None and references._compiled_csv() is None
+    assert boxes._compiled_scores() is None
+    monkeypatch.setattr(_parse, "_SCAN", None)
+    assert_same_block(_parse.parse_block(data, False), compiled)
