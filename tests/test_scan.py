@@ -182,8 +182,11 @@ def test_without_the_compiled_parts_gtkit_reads_the_same(monkeypatch: pytest.Mon
 
     data = b"\n".join([_usual] * 5)
     compiled = parse(data, compiled=True, lenient=False)
-    for name in ("gtkit._scan", "gtkit._match"):
-        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    import gtkit
+
+    for name in ("_scan", "_match"):
+        monkeypatch.setitem(sys.modules, f"gtkit.{name}", None)  # import raises ImportError
+        monkeypatch.delattr(gtkit, name, raising=False)
     assert _parse._compiled_reader() is None
     assert references._compiled() is None and references._compiled_csv() is None
     assert boxes._compiled_scores() is None
