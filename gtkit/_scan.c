@@ -616,19 +616,17 @@ typedef struct {
 } Csv;
 
 /* One row of fields separated by commas: 1 if it is read, 0 if it is not of the simple kind
- * (a quote, a carriage return, another number of fields, a number not exact_only). */
+ * (another number of fields, a number not exact_only), -1 where out of memory. */
 static int csv_row(Csv *csv, const char *p, const char *end, Py_ssize_t fields,
                    const Py_ssize_t *col) {
     Span image = {0}, label = {0};
     double corner[4];
     int have_label = col[1] < 0;
     Py_ssize_t f = 0;
-    for (;; f++) {
+    for (;; f++) { /* no quote, no carriage return: scan_csv looked at the whole block */
         const char *start = p;
-        while (p < end && *p != ',') {
-            if (*p == '"' || *p == '\r') return 0;
-            p++;
-        }
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        p = comma ? comma : end;
         if (f == col[0]) image = (Span){start, (Py_ssize_t)(p - start)};
         if (f == col[1]) label = (Span){start, (Py_ssize_t)(p - start)}, have_label = 1;
         for (int k = 0; k < 4; k++) {
@@ -664,8 +662,10 @@ static PyObject *scan_csv(PyObject *module, PyObject *args) {
     Csv csv = {0};
     PyObject *result = NULL, *images = NULL, *labels = NULL;
     const char *data = block.buf, *end = data + block.len;
-    int simple = 1;
-    for (const char *p = data; p < end;) {
+    int simple = !memchr(data, '"', (size_t)block.len) && !memchr(data, '\r', (size_t)block.len);
+    Py_ssize_t guess = block.len / 32 + 16; /* rows: a usual row is longer */
+    if (simple && (!reserve(&csv.codes, 2 * guess) || !reserve(&csv.corners, 4 * guess))) goto done;
+    for (const char *p = data; simple && p < end;) {
         const char *stop = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = stop ? stop : end;
         int row = line_end > p ? csv_row(&csv, p, line_end, fields, col) : 0; /* blank: no */
