@@ -5,7 +5,8 @@ single changes to the parser are worth. Instruction counts do not wander. This s
 under ``valgrind --tool=callgrind``, the instructions of
 
 - ``orjson``: ``orjson.loads`` of every line (the floor the read benchmark compares with);
-- ``gtkit``: :func:`gtkit._parse.parse_block` of the same lines (one worker's whole job);
+- ``gtkit``: :func:`gtkit._parse.parse_block` of the same lines (one worker's whole job, with
+  the compiled reader ``gtkit._scan`` where it was built);
 
 each less a run that imports the same modules and parses nothing, and prints them per line.
 They leave out what callgrind cannot see (cache misses, page faults, two processes sharing the
