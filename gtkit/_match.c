@@ -241,8 +241,12 @@ static inline int64_t iget(const Column *c, Py_ssize_t i) {
 }
 
 /* numpy's minimum and maximum: NaN wins. */
-static inline double nmin(double a, double b) { return isnan(a) ? a : isnan(b) ? b : a < b ? a : b; }
-static inline double nmax(double a, double b) { return isnan(a) ? a : isnan(b) ? b : a > b ? a : b; }
+static inline double nmin(double a, double b) {
+    return isnan(a) ? a : isnan(b) ? b : a < b ? a : b;
+}
+static inline double nmax(double a, double b) {
+    return isnan(a) ? a : isnan(b) ? b : a > b ? a : b;
+}
 
 /* One side's boxes: image, left, top, width, height, class. */
 typedef struct {

@@ -9,7 +9,8 @@
  *           "image_size": [{"width": N, "height": N, "depth": N}]},        (depth optional)
  *    "ATTR-metadata": {"objects": [{"confidence": N}, ...],  (one per annotation)
  *                      "class-map": {STR: STR, ...}, "type": "groundtruth/object-detection",
- *                      "human-annotated": STR, "creation-date": STR, "job-name": STR}}
+ *                      "human-annotated": STR, "creation-date": STR, "job-name": STR,
+ *                      "adjustment-status": STR}}                  (adjustment jobs; optional)
  *
  * Strings hold no escapes and are valid UTF-8; numbers are JSON numbers (an integer has at most
  * 18 digits); whitespace is as JSON allows. A line that differs in anything, a blank line
@@ -278,8 +279,11 @@ typedef struct {
     Py_ssize_t scores;  /* objects (confidences) read */
     int seen;
     double image[2];
-    Span source, kind, human, date, job, class_map;
+    Span source, kind, human, date, job, class_map, adjustment;
 } Line;
+
+#define EVERY_PART 0x7FF /* the bits of `seen` a line must have */
+#define ADJUSTED 0x800   /* and an adjustment job's "adjustment-status" (text), which it may */
 
 static double *box_row(Line *line, Py_ssize_t i) {
     if (!reserve(line->boxes, (line->base + i + 1) * 6)) return NULL;
@@ -384,6 +388,7 @@ static int meta_member(Cursor *c, const Span *k, void *state) {
     else if (KEY_IS(k, "job-name")) text = &line->job, bit = 32;
     else if (KEY_IS(k, "objects")) text = NULL, bit = 64;
     else if (KEY_IS(k, "class-map")) text = NULL, bit = 128;
+    else if (KEY_IS(k, "adjustment-status")) text = &line->adjustment, bit = ADJUSTED;
     else return 0;
     if (line->seen & bit) return 0;
     line->seen |= bit;
@@ -481,8 +486,9 @@ static PyObject *scan(PyObject *module, PyObject *args) {
         int ok = read_object(&c, top_member, &top);
         if (PyErr_Occurred()) goto done;
         skip_ws(&c);
-        if (!ok || c.p != end || line.seen != 0x7FF || line.count != line.scores ||
-            line.kind.n != kind_n || memcmp(line.kind.s, DETECTION, (size_t)kind_n) != 0)
+        if (!ok || c.p != end || (line.seen & EVERY_PART) != EVERY_PART ||
+            line.count != line.scores || line.kind.n != kind_n ||
+            memcmp(line.kind.s, DETECTION, (size_t)kind_n) != 0)
             break;
         int code = -1;
         if (last_map >= 0 && maps[last_map].n == line.class_map.n &&

@@ -97,6 +97,8 @@ def raw_line(draw: st.DrawFn) -> bytes:
         ("creation-date", '"2019-01-01T00:00:00.000000"'),
         ("job-name", draw(st.sampled_from(['"labeling-job/a"', '"b"']))),
     ]
+    if draw(st.integers(0, 3)) == 0:  # an adjustment job's line
+        meta.append(("adjustment-status", draw(st.sampled_from(['"adjusted"', '"unadjusted"']))))
     value = [("annotations", arr(boxes)), ("image_size", arr([obj(size)]))]
     record = [
         ("source-ref", '"' + draw(_text) + '"'),
