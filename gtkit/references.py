@@ -437,9 +437,25 @@ def _factorize_parts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nda
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     sizes = [len(distinct) for _, distinct in parts]
     offsets = np.cumsum([0, *sizes[:-1]])
-    merged, values = pd.factorize(np.concatenate([distinct for _, distinct in parts]))
+    merged, values = _factorize_sorted(np.concatenate([distinct for _, distinct in parts]))
     codes = np.concatenate([merged[o + c] for o, (c, _) in zip(offsets, parts, strict=True)])
     return codes, np.asarray(values, dtype=object)
+
+
+def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pandas.factorize of text values, without hashing where they are already in order (as
+    the parts of a file sorted by image are: equal values then sit side by side)."""
+    try:
+        ordered = len(values) > 1 and bool((values[1:] >= values[:-1]).all())
+    except TypeError:  # values that do not compare: hash them
+        ordered = False
+    if not ordered:
+        codes, distinct = pd.factorize(values)
+        return codes, np.asarray(distinct, dtype=object)
+    new = np.empty(len(values), dtype=bool)
+    new[0] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    return np.cumsum(new) - 1, values[new]
 
 
 def read_cub(folder: str | os.PathLike[str]) -> References:

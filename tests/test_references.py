@@ -240,3 +240,12 @@ def test_the_compiled_csv_reader_takes_usual_rows() -> None:
     assert part is not None
     assert part.images[1].tolist() == ["a.jpg", "b.jpg"] and part.coords.shape == (2, 4)
     assert part.coords[0].tolist() == [0.1, 0.2, 0.5 - 0.1, 0.25 - 0.2]
+
+
+@given(st.lists(st.text(alphabet="ab.é", max_size=3), max_size=30), st.booleans())
+def test_factorizing_ordered_names_is_pandas_factorize(names: list[str], ordered: bool) -> None:
+    values = np.array(sorted(names) if ordered else names, dtype=object)
+    codes, distinct = references._factorize_sorted(values)
+    expected_codes, expected = pd.factorize(values)
+    assert codes.tolist() == expected_codes.tolist()
+    assert distinct.tolist() == list(expected)
