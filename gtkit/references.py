@@ -111,6 +111,9 @@ class _Names(AbstractSet[str]):
     def __len__(self) -> int:
         return len(self._names)
 
+    def __repr__(self) -> str:
+        return f"<{len(self._names):,} image names>"
+
 
 @dataclass
 class References:

@@ -54,6 +54,7 @@ def test_ranges_on_workers_read_every_row_in_order(
     np.testing.assert_allclose(boxes["width"], expected["XMax"] - expected["XMin"])
     np.testing.assert_allclose(boxes["height"], expected["YMax"] - expected["YMin"])
     assert refs.images == {f"{i}.jpg" for i in expected["ImageID"]}
+    assert "img00000.jpg" in refs.images and repr(refs.images) == "<667 image names>"
     codes, names = refs.image_codes()
     assert names[codes].tolist() == boxes["file_name"].tolist()
 
