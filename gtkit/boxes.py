@@ -271,7 +271,7 @@ def _some_images(images: IntArray, n_images: int, label: _Side, ref: _Side) -> F
     def pick(side: _Side) -> tuple[IntArray, FloatArray, IntArray]:
         image, left, top, width, height, classes = side
         keep = np.flatnonzero(number[image] >= 0)
-        boxes = np.stack([left[keep], top[keep], width[keep], height[keep]], axis=1)
+        boxes = _array([left[keep], top[keep], width[keep], height[keep]])
         return number[image[keep]], boxes, classes[keep]
 
     (li, lb, lc), (ri, rb, rc) = pick(label), pick(ref)

@@ -43,6 +43,7 @@ from gtkit._parse import (
     CLASS_COLUMNS,
     OBJECT_COLUMNS,
     Block,
+    concat_column,
     file_ranges,
     find_label_attributes,
     is_groundtruth_metadata,
@@ -147,12 +148,6 @@ def _skip(problem: Problem, lenient: bool, skipped: list[Problem]) -> None:
     skipped.append(problem)
 
 
-def _concat(blocks: list[Block], table: str, column: str) -> np.ndarray:
-    """One column of every block, the blocks' own copies released as it goes (peak memory)."""
-    out: np.ndarray = np.concatenate([getattr(b, table).pop(column) for b in blocks])
-    return out
-
-
 def _parse_manifest(
     src: _Source, path: str, *, lenient: bool, name: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[Problem]]:
@@ -174,7 +169,7 @@ def _parse_manifest(
             blocks.append(block)
     if not blocks:
         blocks.append(parse_block(b"", lenient))
-    o: dict[str, Any] = {k: _concat(blocks, "objects", k) for k in OBJECT_COLUMNS}
+    o: dict[str, Any] = {k: concat_column(blocks, "objects", k) for k in OBJECT_COLUMNS}
     human = o["human"]
     o["human"] = pd.arrays.BooleanArray(human == 1, human < 0)
     dates = o["creation_date"]
@@ -182,8 +177,8 @@ def _parse_manifest(
     n = len(dates)
     o["iteration"] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
     objects = _frame({k: o[k] for k in (*OBJECT_COLUMNS, "iteration")})
-    boxes = _frame({k: _concat(blocks, "boxes", k) for k in BOX_COLUMNS})
-    classes = _frame({k: _concat(blocks, "classes", k) for k in CLASS_COLUMNS})
+    boxes = _frame({k: concat_column(blocks, "boxes", k) for k in BOX_COLUMNS})
+    classes = _frame({k: concat_column(blocks, "classes", k) for k in CLASS_COLUMNS})
     return objects, boxes, classes, skipped
 
 
