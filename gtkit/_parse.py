@@ -126,7 +126,14 @@ def _utc_dates(values: Iterable[Any]) -> np.ndarray:
     if pd.api.types.infer_dtype(texts, skipna=True) not in ("string", "empty"):
         texts = _objects([v if isinstance(v, str) else None for v in texts])
     codes, uniques = pd.factorize(texts)
-    distinct = pd.Series(uniques, dtype="object")
+    out: np.ndarray = _date_table(uniques)[codes]
+    return out
+
+
+def _date_table(texts: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Distinct creation-date texts as naive UTC datetime64[us] values, NaT appended (the
+    value of code -1, a missing date)."""
+    distinct = pd.Series(texts, dtype="object")
     parsed = pd.to_datetime(distinct, format="ISO8601", utc=True, errors="coerce")
     parsed = parsed.astype("datetime64[us, UTC]")
     missing = parsed.isna()
@@ -135,9 +142,8 @@ def _utc_dates(values: Iterable[Any]) -> np.ndarray:
         parsed[missing] = pd.Series(fixed, index=distinct[missing].index, dtype="object").astype(
             "datetime64[us, UTC]"
         )
-    table = np.append(parsed.dt.tz_convert(None).to_numpy(), np.datetime64("NaT", "us"))
-    out: np.ndarray = table[codes]
-    return out
+    table: np.ndarray = np.append(parsed.dt.tz_convert(None).to_numpy(), np.datetime64("NaT", "us"))
+    return table
 
 
 def source_of(record: Mapping[str, Any]) -> str | None:
@@ -239,7 +245,18 @@ def _codes(
     except TypeError:  # unhashable values, such as an object where text belongs
         converted = [convert(v) for v in values]
         return _objects(converted) if dtype is object else np.array(converted, dtype=dtype)
-    table = [convert(u) for u in uniques] + [convert(None)]  # code -1 (missing) takes the last
+    return _decoded(codes, uniques, convert, dtype)
+
+
+def _decoded(
+    codes: np.ndarray,
+    distinct: Sequence[Any] | np.ndarray,
+    convert: Callable[[Any], Any],
+    dtype: Any,
+) -> np.ndarray:
+    """``convert`` of each distinct value, taken by code (code -1, a missing value, takes
+    ``convert(None)``)."""
+    table = [convert(u) for u in distinct] + [convert(None)]
     lookup = _objects(table) if dtype is object else np.array(table, dtype=dtype)
     out: np.ndarray = lookup[codes]
     return out
@@ -482,7 +499,15 @@ class _Builder:
             add(to_int(value), meta.get("class-name"), number(meta.get("confidence")))
 
     # ------------------------------------------------------------------ to numpy
-    def finish(self, lines: int, records: int, problems: list[tuple[int, str]]) -> Block:
+    def finish(
+        self,
+        lines: int,
+        records: int,
+        problems: list[tuple[int, str]],
+        coded: Mapping[str, tuple[np.ndarray, list[str]]] | None = None,
+    ) -> Block:
+        """The block's columns; ``coded`` gives the ``human``, ``job`` and ``date`` columns as
+        codes into their distinct texts instead of ``done_objects`` (the compiled reader's)."""
         self.flush()
         o = {
             k: _concatenate(v, self._OBJ_TYPES.get(k, object)) for k, v in self.done_objects.items()
@@ -503,18 +528,29 @@ class _Builder:
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
             confidence = np.where(o["from_boxes"], mean, confidence)
+
+        def texts(key: str, convert: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+            if coded:
+                return _decoded(*coded[key], convert, dtype)
+            return _codes(o[key], convert, dtype)
+
+        if coded:
+            codes, distinct = coded["date"]
+            dates = _date_table(distinct)[codes]
+        else:
+            dates = _utc_dates(o["date"])
         objects = {
             "index": index,
             "line": o["line"],
             "source": o["source"],
             "attribute": attribute,
             "task_type": o["task_type"],
-            "human": _codes(o["human"], human_code, np.int8),
+            "human": texts("human", human_code, np.int8),
             "confidence": confidence,
-            "job_name": _codes(o["job"], _job_name, object),
+            "job_name": texts("job", _job_name, object),
             "failure_reason": _codes(o["failure"], _text, object),
             "value": o["value"],
-            "creation_date": _utc_dates(o["date"]),
+            "creation_date": dates,
         }
         boxes = {
             "index": index[owner],
@@ -605,6 +641,8 @@ def _parse_compiled(
             break
         if attribute is None:
             attribute = _detection_attribute(part)
+    if len(parts) == 1:
+        return parts[0]  # the usual case: the whole block read in one run
     return join_blocks(parts) if parts else _parse_lines(block, lenient)
 
 
@@ -643,7 +681,8 @@ def _scanned(attribute: str, scanned: Scanned) -> Block:
     (see ``_scan.c`` for what each holds)."""
     _, count, sources, humans, dates, jobs, per_line, per_box, class_maps = scanned
     builder = _Builder()
-    lines = np.frombuffer(per_line).reshape(-1, 4)
+    lines = np.frombuffer(per_line).reshape(-1, 7)
+    human, date, job = (lines[:, k].astype(np.int64) for k in (4, 5, 6))
     boxes = np.frombuffer(per_box).reshape(-1, 6)
     codes = np.array([builder.map_code(orjson.loads(m)) for m in class_maps], dtype=np.int64)
     columns = {
@@ -652,11 +691,8 @@ def _scanned(attribute: str, scanned: Scanned) -> Block:
         "source": _objects(sources),
         "attribute": _same(attribute, count),
         "task_type": _same(DETECTION[len("groundtruth/") :], count),
-        "human": _objects(humans),
         "confidence": np.full(count, _NAN),
         "from_boxes": np.ones(count, dtype=bool),
-        "date": _objects(dates),
-        "job": _objects(jobs),
         "failure": np.empty(count, dtype=object),  # None
         "value": np.empty(count, dtype=object),
         "nboxes": lines[:, 0].astype(np.int64),
@@ -667,7 +703,8 @@ def _scanned(attribute: str, scanned: Scanned) -> Block:
     for key, values in columns.items():
         builder.done_objects[key].append(values)
     builder.add_boxes(boxes[:, :5], boxes[:, 5])
-    return builder.finish(count, count, [])
+    coded = {"human": (human, humans), "date": (date, dates), "job": (job, jobs)}
+    return builder.finish(count, count, [], coded)
 
 
 def _same(value: str, count: int) -> np.ndarray:

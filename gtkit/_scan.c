@@ -18,10 +18,13 @@
  * numbers are converted exactly as orjson and float() convert them (correctly rounded).
  *
  * It returns (pos, lines, sources, humans, dates, jobs, per_line, per_box, class_maps):
- * `pos` is where it stopped, `lines` how many lines it read; the four lists hold each line's
- * strings; `per_line` is float64 bytes, four a line (boxes, image width, image height, class-map
- * code); `per_box` is float64 bytes, six a box (left, top, width, height, class id,
- * confidence); `class_maps` holds the distinct class-map objects as JSON bytes, by code.
+ * `pos` is where it stopped, `lines` how many lines it read; `sources` holds each line's
+ * source-ref; `humans`, `dates` and `jobs` hold the distinct human-annotated, creation-date and
+ * job-name texts, in order of first appearance; `per_line` is float64 bytes, seven a line
+ * (boxes, image width, image height, then the codes of its class map, human-annotated,
+ * creation-date and job-name: positions in `class_maps`, `humans`, `dates`, `jobs`);
+ * `per_box` is float64 bytes, six a box (left, top, width, height, class id, confidence);
+ * `class_maps` holds the distinct class-map objects as JSON bytes, by code.
  *
  * scan_csv(rows, fields, (image, label, xmin, xmax, ymin, ymax)) reads the rows of a box CSV
  * (an Open Images file without its header) whose columns at those positions are an image id, a
@@ -40,6 +43,7 @@
 #include <string.h>
 
 #define MAX_MAPS 64
+#define PER_LINE 7 /* doubles a line: boxes, width, height, class-map, human, date, job codes */
 
 typedef struct {
     double *data;
@@ -430,130 +434,7 @@ static int top_member(Cursor *c, const Span *k, void *state) {
     return 0;
 }
 
-/* ---------------------------------------------------------------- strings for Python */
-typedef struct {
-    PyObject *list;
-    Span last;
-    PyObject *last_object;
-} Strings;
-
-static int append_string(Strings *s, const Span *text, int reuse) {
-    PyObject *item;
-    if (reuse && s->last_object && s->last.n == text->n &&
-        memcmp(s->last.s, text->s, (size_t)text->n) == 0) {
-        item = s->last_object;
-        Py_INCREF(item);
-    } else {
-        item = PyUnicode_DecodeUTF8(text->s, text->n, "strict");
-        if (!item) return 0;
-        s->last = *text;
-        s->last_object = item; /* borrowed: the list holds it */
-    }
-    int failed = PyList_Append(s->list, item);
-    Py_DECREF(item);
-    return failed == 0;
-}
-
-static const char DETECTION[] = "groundtruth/object-detection";
-
-static PyObject *scan(PyObject *module, PyObject *args) {
-    (void)module;
-    Py_buffer block, attribute;
-    Py_ssize_t pos;
-    if (!PyArg_ParseTuple(args, "y*ny*", &block, &pos, &attribute)) return NULL;
-    PyObject *result = NULL;
-    Doubles lines = {0}, boxes = {0};
-    Span maps[MAX_MAPS];
-    int nmaps = 0, last_map = -1;
-    Strings text[4] = {{0}};
-    const char *data = block.buf;
-    Py_ssize_t size = block.len, count = 0;
-    if (pos < 0 || pos > size) {
-        PyErr_SetString(PyExc_ValueError, "pos is outside the block");
-        goto done;
-    }
-    for (int i = 0; i < 4; i++)
-        if (!(text[i].list = PyList_New(0))) goto done;
-    Top top = {NULL, {attribute.buf, attribute.len}};
-    const Py_ssize_t kind_n = (Py_ssize_t)(sizeof(DETECTION) - 1);
-    while (pos < size) {
-        const char *start = data + pos;
-        const char *stop = memchr(start, '\n', (size_t)(size - pos));
-        const char *end = stop ? stop : data + size;
-        Line line = {.boxes = &boxes, .base = boxes.len / 6};
-        top.line = &line;
-        Cursor c = {start, end};
-        int ok = read_object(&c, top_member, &top);
-        if (PyErr_Occurred()) goto done;
-        skip_ws(&c);
-        if (!ok || c.p != end || (line.seen & EVERY_PART) != EVERY_PART ||
-            line.count != line.scores || line.kind.n != kind_n ||
-            memcmp(line.kind.s, DETECTION, (size_t)kind_n) != 0)
-            break;
-        int code = -1;
-        if (last_map >= 0 && maps[last_map].n == line.class_map.n &&
-            memcmp(maps[last_map].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
-            code = last_map;
-        } else {
-            for (int m = 0; m < nmaps; m++)
-                if (maps[m].n == line.class_map.n &&
-                    memcmp(maps[m].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
-                    code = m;
-                    break;
-                }
-            if (code < 0) {
-                if (nmaps == MAX_MAPS) break; /* the next call starts a new table */
-                maps[nmaps] = line.class_map;
-                code = nmaps++;
-            }
-            last_map = code;
-        }
-        if (!reserve(&lines, lines.len + 4)) goto done;
-        if (!append_string(&text[0], &line.source, 0) || !append_string(&text[1], &line.human, 1) ||
-            !append_string(&text[2], &line.date, 1) || !append_string(&text[3], &line.job, 1))
-            goto done;
-        double *row = lines.data + lines.len;
-        row[0] = (double)line.count;
-        row[1] = line.image[0];
-        row[2] = line.image[1];
-        row[3] = (double)code;
-        lines.len += 4;
-        boxes.len = (line.base + line.count) * 6;
-        count++;
-        pos = stop ? (Py_ssize_t)(stop - data) + 1 : size;
-    }
-    PyObject *class_maps = PyList_New(nmaps);
-    if (!class_maps) goto done;
-    for (int m = 0; m < nmaps; m++) {
-        PyObject *raw = PyBytes_FromStringAndSize(maps[m].s, maps[m].n);
-        if (!raw) {
-            Py_DECREF(class_maps);
-            goto done;
-        }
-        PyList_SET_ITEM(class_maps, m, raw);
-    }
-    PyObject *per_line = PyBytes_FromStringAndSize((const char *)lines.data,
-                                                   lines.len * (Py_ssize_t)sizeof(double));
-    PyObject *per_box = PyBytes_FromStringAndSize((const char *)boxes.data,
-                                                  boxes.len * (Py_ssize_t)sizeof(double));
-    if (per_line && per_box)
-        result = Py_BuildValue("nnOOOONNN", pos, count, text[0].list, text[1].list, text[2].list,
-                               text[3].list, per_line, per_box, class_maps);
-    else {
-        Py_XDECREF(per_line);
-        Py_XDECREF(per_box);
-        Py_DECREF(class_maps);
-    }
-done:
-    for (int i = 0; i < 4; i++) Py_XDECREF(text[i].list);
-    PyMem_Free(lines.data);
-    PyMem_Free(boxes.data);
-    PyBuffer_Release(&block);
-    PyBuffer_Release(&attribute);
-    return result;
-}
-
-/* ---------------------------------------------------------------- box CSVs */
+/* ---------------------------------------------------------------- distinct texts */
 /* Distinct byte strings in order of first appearance (pandas.factorize's order). */
 typedef struct {
     Span *items;
@@ -615,6 +496,150 @@ static PyObject *distinct_texts(Distinct *d) {
     return out;
 }
 
+/* Codes of a line's text that usually repeats from line to line (yes/no, dates, job names). */
+typedef struct {
+    Distinct distinct;
+    Py_ssize_t last; /* the code of the previous line's text, or -1 */
+} Coder;
+
+static Py_ssize_t coder_code(Coder *k, Span text) {
+    if (k->last >= 0) {
+        const Span *seen = &k->distinct.items[k->last];
+        if (seen->n == text.n && memcmp(seen->s, text.s, (size_t)text.n) == 0) return k->last;
+    }
+    Py_ssize_t code = distinct_code(&k->distinct, text);
+    k->last = code;
+    return code;
+}
+
+static void distinct_free(Distinct *d) {
+    PyMem_Free(d->items);
+    PyMem_Free(d->slot);
+}
+
+/* ---------------------------------------------------------------- strings for Python */
+static int append_string(PyObject *list, const Span *text) {
+    PyObject *item = PyUnicode_DecodeUTF8(text->s, text->n, "strict");
+    if (!item) return 0;
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed == 0;
+}
+
+static const char DETECTION[] = "groundtruth/object-detection";
+
+static PyObject *scan(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer block, attribute;
+    Py_ssize_t pos;
+    if (!PyArg_ParseTuple(args, "y*ny*", &block, &pos, &attribute)) return NULL;
+    PyObject *result = NULL;
+    Doubles lines = {0}, boxes = {0};
+    Span maps[MAX_MAPS];
+    int nmaps = 0, last_map = -1;
+    PyObject *sources = NULL, *texts[3] = {NULL, NULL, NULL};
+    Coder coders[3] = {{.last = -1}, {.last = -1}, {.last = -1}}; /* human, date, job */
+    const char *data = block.buf;
+    Py_ssize_t size = block.len, count = 0;
+    if (pos < 0 || pos > size) {
+        PyErr_SetString(PyExc_ValueError, "pos is outside the block");
+        goto done;
+    }
+    if (!(sources = PyList_New(0))) goto done;
+    Top top = {NULL, {attribute.buf, attribute.len}};
+    const Py_ssize_t kind_n = (Py_ssize_t)(sizeof(DETECTION) - 1);
+    while (pos < size) {
+        const char *start = data + pos;
+        const char *stop = memchr(start, '\n', (size_t)(size - pos));
+        const char *end = stop ? stop : data + size;
+        Line line = {.boxes = &boxes, .base = boxes.len / 6};
+        top.line = &line;
+        Cursor c = {start, end};
+        int ok = read_object(&c, top_member, &top);
+        if (PyErr_Occurred()) goto done;
+        skip_ws(&c);
+        if (!ok || c.p != end || (line.seen & EVERY_PART) != EVERY_PART ||
+            line.count != line.scores || line.kind.n != kind_n ||
+            memcmp(line.kind.s, DETECTION, (size_t)kind_n) != 0)
+            break;
+        int code = -1;
+        if (last_map >= 0 && maps[last_map].n == line.class_map.n &&
+            memcmp(maps[last_map].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
+            code = last_map;
+        } else {
+            for (int m = 0; m < nmaps; m++)
+                if (maps[m].n == line.class_map.n &&
+                    memcmp(maps[m].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
+                    code = m;
+                    break;
+                }
+            if (code < 0) {
+                if (nmaps == MAX_MAPS) break; /* the next call starts a new table */
+                maps[nmaps] = line.class_map;
+                code = nmaps++;
+            }
+            last_map = code;
+        }
+        Py_ssize_t human = coder_code(&coders[0], line.human);
+        Py_ssize_t date = coder_code(&coders[1], line.date);
+        Py_ssize_t job = coder_code(&coders[2], line.job);
+        if (human < 0 || date < 0 || job < 0 || !reserve(&lines, lines.len + PER_LINE) ||
+            !append_string(sources, &line.source))
+            goto done;
+        double *row = lines.data + lines.len;
+        row[0] = (double)line.count;
+        row[1] = line.image[0];
+        row[2] = line.image[1];
+        row[3] = (double)code;
+        row[4] = (double)human;
+        row[5] = (double)date;
+        row[6] = (double)job;
+        lines.len += PER_LINE;
+        boxes.len = (line.base + line.count) * 6;
+        count++;
+        pos = stop ? (Py_ssize_t)(stop - data) + 1 : size;
+    }
+    PyObject *class_maps = PyList_New(nmaps);
+    if (!class_maps) goto done;
+    for (int m = 0; m < nmaps; m++) {
+        PyObject *raw = PyBytes_FromStringAndSize(maps[m].s, maps[m].n);
+        if (!raw) {
+            Py_DECREF(class_maps);
+            goto done;
+        }
+        PyList_SET_ITEM(class_maps, m, raw);
+    }
+    for (int i = 0; i < 3; i++)
+        if (!(texts[i] = distinct_texts(&coders[i].distinct))) {
+            Py_DECREF(class_maps);
+            goto done;
+        }
+    PyObject *per_line = PyBytes_FromStringAndSize((const char *)lines.data,
+                                                   lines.len * (Py_ssize_t)sizeof(double));
+    PyObject *per_box = PyBytes_FromStringAndSize((const char *)boxes.data,
+                                                  boxes.len * (Py_ssize_t)sizeof(double));
+    if (per_line && per_box)
+        result = Py_BuildValue("nnOOOONNN", pos, count, sources, texts[0], texts[1], texts[2],
+                               per_line, per_box, class_maps);
+    else {
+        Py_XDECREF(per_line);
+        Py_XDECREF(per_box);
+        Py_DECREF(class_maps);
+    }
+done:
+    Py_XDECREF(sources);
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(texts[i]);
+        distinct_free(&coders[i].distinct);
+    }
+    PyMem_Free(lines.data);
+    PyMem_Free(boxes.data);
+    PyBuffer_Release(&block);
+    PyBuffer_Release(&attribute);
+    return result;
+}
+
+/* ---------------------------------------------------------------- box CSVs */
 typedef struct {
     Doubles codes; /* image and label codes, two a row (as doubles: exact below 2**53) */
     Doubles corners;
@@ -705,10 +730,8 @@ done:
     Py_XDECREF(labels);
     PyMem_Free(csv.codes.data);
     PyMem_Free(csv.corners.data);
-    PyMem_Free(csv.images.items);
-    PyMem_Free(csv.images.slot);
-    PyMem_Free(csv.labels.items);
-    PyMem_Free(csv.labels.slot);
+    distinct_free(&csv.images);
+    distinct_free(&csv.labels);
     PyBuffer_Release(&block);
     return result;
 }

@@ -59,6 +59,16 @@ _number_text = st.one_of(
          "00", "1.", ".5", "+1", "1e", "--1", "0x10", "NaN", "Infinity", "true", "null", '"3"'],
     ),
 )  # fmt: skip
+# Creation dates repeat or differ from line to line, in every form real files hold.
+_date = st.sampled_from(
+    [
+        '"2019-01-01T00:00:00.000000"',
+        '"2020-05-13T23:47:20.514087"',
+        '"2021-03-02T10:00:00Z"',
+        '"Mon May 13 2019 23:47:20 GMT+0200 (CEST)"',
+        '"not a date"',
+    ]
+)
 _space = st.sampled_from(["", "", " ", "\t", "\r", "  "])
 _text = st.one_of(
     st.sampled_from(["s3://b/a.jpg", "s3://b/é ü.jpg", "s3://b/\\u00e9.jpg", 's3://b/\\".jpg']),
@@ -94,8 +104,8 @@ def raw_line(draw: st.DrawFn) -> bytes:
         ("objects", arr(scores)),
         ("class-map", class_map),
         ("human-annotated", draw(st.sampled_from(['"yes"', '"no"', '"maybe"']))),
-        ("creation-date", '"2019-01-01T00:00:00.000000"'),
-        ("job-name", draw(st.sampled_from(['"labeling-job/a"', '"b"']))),
+        ("creation-date", draw(_date)),
+        ("job-name", draw(st.sampled_from(['"labeling-job/a"', '"b"', '""']))),
     ]
     if draw(st.integers(0, 3)) == 0:  # an adjustment job's line
         meta.append(("adjustment-status", draw(st.sampled_from(['"adjusted"', '"unadjusted"']))))
