@@ -17,6 +17,11 @@
  * assignments (numpy matches those). Totals are summed in row order, which may differ from
  * numpy's order in the last bit.
  *
+ * text_codes(values) is (codes, distinct) for a sequence of texts and Nones: each value's
+ * position in `distinct` (int64 bytes), which holds the distinct values in order of first
+ * appearance; None where some value is neither (pandas.factorize then). Classes of boxes are
+ * matched by name: their names repeat, usually as the same object, which is compared first.
+ *
  * All are optional: gtkit.references and gtkit.boxes do the same in Python and numpy where this
  * was not built.
  */
@@ -443,6 +448,53 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- class names */
+static PyObject *text_codes(PyObject *module, PyObject *values) {
+    (void)module;
+    PyObject *seq = PySequence_Fast(values, "text_codes takes a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **item = PySequence_Fast_ITEMS(seq);
+    PyObject *result = NULL, *seen = PyDict_New(), *distinct = PyList_New(0);
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (!seen || !distinct || !codes) goto done;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(codes); /* written in place: no copy */
+    PyObject *last = NULL; /* the previous value: neighbours are usually the same object */
+    int64_t last_code = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = item[i];
+        if (v == last) {
+            out[i] = last_code;
+            continue;
+        }
+        if (v != Py_None && !PyUnicode_CheckExact(v)) { /* not a text: pandas decides */
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        PyObject *code = PyDict_GetItemWithError(seen, v); /* borrowed */
+        if (code) {
+            last_code = PyLong_AsLongLong(code);
+        } else {
+            if (PyErr_Occurred()) goto done;
+            last_code = (int64_t)PyList_GET_SIZE(distinct);
+            code = PyLong_FromLongLong(last_code);
+            int failed = !code || PyDict_SetItem(seen, v, code) < 0 ||
+                         PyList_Append(distinct, v) < 0;
+            Py_XDECREF(code);
+            if (failed) goto done;
+        }
+        out[i] = last_code;
+        last = v;
+    }
+    result = PyTuple_Pack(2, codes, distinct);
+done:
+    Py_XDECREF(codes);
+    Py_XDECREF(seen);
+    Py_XDECREF(distinct);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"file_names", file_names, METH_O,
      "file_names(sources): each source's file name, as gtkit.references.file_name gives it."},
@@ -452,6 +504,9 @@ static PyMethodDef methods[] = {
     {"optimal_scores", optimal_scores, METH_VARARGS,
      "optimal_scores(images, labels, references, max_assignments): per-image quality under the "
      "optimal rule, float64 bytes (NaN: left to Python)."},
+    {"text_codes", text_codes, METH_O,
+     "text_codes(values): int64 bytes, each value's position among the distinct values, and "
+     "those; None unless every value is text or None."},
     {NULL, NULL, 0, NULL},
 };
 

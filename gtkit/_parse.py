@@ -60,9 +60,31 @@ def _compiled_reader() -> Callable[[bytes, int, bytes], Scanned] | None:
     return scan
 
 
+def _compiled_codes() -> Callable[[object], tuple[bytes, list[object]] | None] | None:
+    try:
+        from gtkit._match import text_codes
+    except ImportError:  # installed where it could not be compiled
+        return None
+    return text_codes
+
+
 _SCAN = _compiled_reader()
-#: Whether the compiled reader is used, where it was built (tests turn it off to compare).
+_TEXT_CODES = _compiled_codes()
+#: Whether the compiled parts are used, where they were built (tests turn them off to compare).
 COMPILED = _SCAN is not None
+
+
+def distinct_values(values: np.ndarray) -> list[object]:
+    """The distinct values of a column (an object array), in order of first appearance, as
+    pandas.unique gives them. A column of texts, usually one text many times over (label
+    attributes, job names), is looked at in compiled code where it was built."""
+    if COMPILED and _TEXT_CODES is not None:
+        found = _TEXT_CODES(values.tolist())
+        if found is not None:
+            return found[1]
+    return list(pd.unique(values))
+
+
 #: A compiled run this long sends the Python reader back to taking one line at a time.
 _LONG_RUN = 256
 

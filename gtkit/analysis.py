@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from gtkit.boxes import MATCHING_RULES, image_scores
+from gtkit.boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit.errors import GtkitError
 from gtkit.output import JobOutput
 from gtkit.pricing import DEFAULT_OBJECT_FEE, Pricing
@@ -230,44 +230,18 @@ def analyze(
     elif attribute not in attributes:
         raise GtkitError(f"no label attribute {attribute!r}; found: {', '.join(attributes)}")
     view = output.for_attribute(attribute)
-    objects = view.objects
-    failed = objects["failure_reason"].notna()
-    needed = ["index", "source", "human", "confidence", "iteration", "task_type", "job_name"]
-    labeled = objects.loc[~failed, needed]
-    labeled["human"] = labeled["human"].fillna(True).astype(bool)
-    box_counts = view.boxes.groupby("index").size()
-    labeled["boxes"] = labeled["index"].map(box_counts).fillna(0).astype(np.int64)
+    labeled = _Labeled.of(view)
     prices = _pricing(pricing, describe, object_fee)
-
-    group = labeled["iteration"].astype("float64").fillna(-1)
-    rows = []
-    for it in sorted(group.unique()):
-        at = labeled[group == it]
-        human, auto = at[at["human"]], at[~at["human"]]
-        rows.append(
-            {
-                "iteration": None if it < 0 else int(it),
-                "human_objects": len(human),
-                "human_boxes": int(human["boxes"].sum()),
-                "auto_objects": len(auto),
-                "auto_boxes": int(auto["boxes"].sum()),
-                "human_cost": None if prices is None else len(human) * prices.human_object_cost,
-                "auto_cost": None if prices is None else len(auto) * prices.machine_object_cost,
-            }
-        )
-    iterations = pd.DataFrame(
-        rows,
-        columns=["iteration", "human_objects", "human_boxes", "auto_objects", "auto_boxes",
-                 "human_cost", "auto_cost"],
-    )  # fmt: skip
-    n_human = int(labeled["human"].sum())
-    n_auto = len(labeled) - n_human
+    iterations = _per_iteration(labeled, prices)
+    human, boxes = labeled.human, labeled.boxes
+    n_human = int(human.sum())
+    n_auto = len(human) - n_human
     totals: dict[str, Any] = {
         "human_objects": n_human,
         "auto_objects": n_auto,
-        "failed_objects": int(failed.sum()),
-        "human_boxes": int(labeled.loc[labeled["human"], "boxes"].sum()),
-        "auto_boxes": int(labeled.loc[~labeled["human"], "boxes"].sum()),
+        "failed_objects": labeled.failed,
+        "human_boxes": int(boxes[human].sum()),
+        "auto_boxes": int(boxes[~human].sum()),
         "human_cost": None,
         "auto_cost": None,
         "cost": None,
@@ -287,12 +261,10 @@ def analyze(
             savings=without - human_cost - auto_cost,
             savings_fraction=(without - human_cost - auto_cost) / without if without else None,
         )
-    task_types = labeled["task_type"].dropna()
-    jobs = labeled["job_name"].dropna()
     result = Analysis(
-        job_name=str(jobs.iloc[-1]) if len(jobs) else None,
+        job_name=_first_text(labeled.take(view.objects["job_name"]), last=True),
         label_attribute=attribute,
-        task_type=str(task_types.iloc[0]) if len(task_types) else None,
+        task_type=_first_text(labeled.take(view.objects["task_type"])),
         pricing=prices,
         iterations=iterations,
         totals=totals,
@@ -303,78 +275,158 @@ def analyze(
     return result
 
 
+@dataclass
+class _Labeled:
+    """The objects of one label attribute that did not fail, as numpy columns: ``rows`` are
+    their rows in the objects table (all of them, the usual case, as a slice)."""
+
+    rows: np.ndarray | slice
+    failed: int
+    index: np.ndarray
+    source: np.ndarray
+    human: np.ndarray  # bool; an object without human-annotated counts as human
+    iteration: pd.api.extensions.ExtensionArray  # Int64, NA where unknown
+    confidence: np.ndarray  # float64, NaN where unknown
+    boxes: np.ndarray  # boxes of each object
+
+    @classmethod
+    def of(cls, view: JobOutput) -> _Labeled:
+        objects = view.objects
+        failed = objects["failure_reason"].to_numpy(dtype=object)
+        ok = pd.isna(failed)
+        rows: np.ndarray | slice = slice(None) if ok.all() else np.flatnonzero(ok)
+        index = objects["index"].to_numpy(dtype=np.int64)[rows]
+        return cls(
+            rows=rows,
+            failed=int(len(ok) - ok.sum()),
+            index=index,
+            source=objects["source"].to_numpy(dtype=object)[rows],
+            human=objects["human"].to_numpy(dtype=bool, na_value=True)[rows],
+            iteration=objects["iteration"].array[rows],
+            confidence=objects["confidence"].to_numpy(dtype=np.float64, na_value=np.nan)[rows],
+            boxes=_boxes_per_object(index, view.boxes["index"].to_numpy(dtype=np.int64)),
+        )
+
+    def take(self, column: pd.Series) -> np.ndarray:
+        """Another column of the objects table at these objects' rows."""
+        out: np.ndarray = column.to_numpy(dtype=object)[self.rows]
+        return out
+
+
+def _boxes_per_object(index: np.ndarray, box_index: np.ndarray) -> np.ndarray:
+    """How many of the boxes (each given by its object's index) each object has."""
+    if box_index.min(initial=0) < 0 or index.min(initial=0) < 0:
+        counts = pd.Series(box_index).value_counts()  # indexes of gtkit's making are >= 0
+        mapped: np.ndarray = pd.Series(index).map(counts).fillna(0).to_numpy(dtype=np.int64)
+        return mapped
+    top = max(int(index.max(initial=-1)), int(box_index.max(initial=-1))) + 1
+    out: np.ndarray = np.bincount(box_index, minlength=top)[index]
+    return out
+
+
+def _per_iteration(labeled: _Labeled, prices: Pricing | None) -> pd.DataFrame:
+    """Objects, boxes and cost per iteration, human and machine labels apart."""
+    it = labeled.iteration.to_numpy(dtype=np.float64, na_value=np.nan)
+    group = np.where(np.isnan(it), -1.0, it)
+    values, inverse = np.unique(group, return_inverse=True)
+    human, boxes = labeled.human, labeled.boxes
+
+    def count(weights: np.ndarray | None = None) -> list[int]:
+        return [int(c) for c in np.bincount(inverse, weights, minlength=len(values))]
+
+    human_objects, all_objects = count(human.astype(np.float64)), count()
+    human_boxes, all_boxes = count(np.where(human, boxes, 0)), count(boxes)
+    rows = []
+    for k, value in enumerate(values.tolist()):
+        auto_objects = all_objects[k] - human_objects[k]
+        rows.append(
+            {
+                "iteration": None if value < 0 else int(value),
+                "human_objects": human_objects[k],
+                "human_boxes": human_boxes[k],
+                "auto_objects": auto_objects,
+                "auto_boxes": all_boxes[k] - human_boxes[k],
+                "human_cost": None
+                if prices is None
+                else human_objects[k] * prices.human_object_cost,
+                "auto_cost": None if prices is None else auto_objects * prices.machine_object_cost,
+            }
+        )
+    iterations: pd.DataFrame = pd.DataFrame(
+        rows,
+        columns=["iteration", "human_objects", "human_boxes", "auto_objects", "auto_boxes",
+                 "human_cost", "auto_cost"],
+    )  # fmt: skip
+    return iterations
+
+
+def _first_text(values: np.ndarray, *, last: bool = False) -> str | None:
+    """The first (or last) text among ``values``, looked for a stretch at a time from that end
+    (it is nearly always the very first value looked at)."""
+    n, step = len(values), 4096
+    for start in range(0, n, step):
+        stretch = (
+            values[n - start - step if n - start > step else 0 : n - start]
+            if last
+            else values[start : start + step]
+        )
+        for value in reversed(stretch.tolist()) if last else stretch.tolist():
+            if isinstance(value, str):
+                return value
+    return None
+
+
 def _quality(
-    result: Analysis, labeled: pd.DataFrame, view: JobOutput, ref: References, matching: str
+    result: Analysis, labeled: _Labeled, view: JobOutput, ref: References, matching: str
 ) -> None:
     box_image, image_names = ref.image_codes()
-    image = image_positions(image_names, labeled["source"])
+    image = image_positions(image_names, labeled.source)
     has_ref = image >= 0
-    unmatched = file_names(labeled.loc[~has_ref, "source"])
-    result.unmatched_objects = sorted(str(f) for f in unmatched if f is not None)
+    result.unmatched_objects = sorted(file_names(labeled.source[~has_ref]).dropna())
     seen = np.zeros(len(image_names), dtype=bool)
     seen[image[has_ref]] = True
     result.unmatched_references = sorted(image_names[~seen].tolist())
-    # Only the columns needed: the source and the raw value would be copies of no use.
-    needed = ["index", "human", "iteration", "confidence"]
-    compared = labeled.loc[has_ref, needed].reset_index(drop=True)
-    compared["file_name"] = image_names[image[has_ref]]
+    compared = np.flatnonzero(has_ref)
+    image = image[compared]
+    index = labeled.index[compared]
+    file_name = image_names[image]
     if result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
-        scores = _box_scores(compared, image[has_ref], box_image, view.boxes, ref, matching)
+        scores = _box_scores(index, image, box_image, view.boxes, ref, matching)
     else:
         truth = ref.classes.drop_duplicates("file_name").set_index("file_name")["class_name"]
         given = view.classes.drop_duplicates("index").set_index("index")["class_name"]
-        label = compared["index"].map(given)
-        scores = (label.to_numpy() == compared["file_name"].map(truth).to_numpy()).astype(float)
+        label = pd.Series(index).map(given).to_numpy()
+        scores = (label == pd.Series(file_name).map(truth).to_numpy()).astype(float)
+    iteration = labeled.iteration[compared]
     result.scores = pd.DataFrame(
         {
-            "index": compared["index"].to_numpy(),
-            "file_name": compared["file_name"].to_numpy(),
-            "human": compared["human"].to_numpy(dtype=bool),
-            "iteration": compared["iteration"].to_numpy(),
-            "confidence": compared["confidence"].to_numpy(dtype="float64", na_value=np.nan),
+            "index": index,
+            "file_name": file_name,
+            "human": labeled.human[compared],
+            "iteration": iteration.to_numpy(),
+            "confidence": labeled.confidence[compared],
             "score": scores,
         }
     )
-    s = result.scores
+    human = labeled.human[compared]
 
-    def mean(values: pd.Series) -> float | None:
+    def mean(values: np.ndarray) -> float | None:
         return float(values.mean()) if len(values) else None
 
+    it = iteration.to_numpy(dtype=np.float64, na_value=np.nan)
     by_iteration = {
-        str(int(it)): mean(s.loc[s["iteration"] == it, "score"])
-        for it in sorted(pd.Series(s["iteration"]).dropna().unique())
+        str(int(value)): mean(scores[it == value]) for value in np.unique(it[~np.isnan(it)])
     }
     result.quality = {
         "matching": matching if result.task_type == "object-detection" else "accuracy",
-        "human": mean(s.loc[s["human"], "score"]),
-        "auto": mean(s.loc[~s["human"], "score"]),
-        "all": mean(s["score"]),
-        "objects_compared": len(s),
+        "human": mean(scores[human]),
+        "auto": mean(scores[~human]),
+        "all": mean(scores),
+        "objects_compared": len(scores),
         "objects_without_reference": len(result.unmatched_objects),
         "references_without_object": len(result.unmatched_references),
         "by_iteration": by_iteration,
     }
-
-
-def _class_codes(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of class names, and the distinct names. Most jobs have one class: that
-    case is one comparison per box instead of a hash-table lookup."""
-    if len(names) and (names == names[0]).all():
-        return np.zeros(len(names), dtype=np.int64), names[:1]
-    codes, distinct = pd.factorize(names, use_na_sentinel=False)
-    return codes, np.asarray(distinct, dtype=object)
-
-
-def _shared_codes(labels: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class names of label and reference boxes as integer codes, one code per name across
-    both sides (classes are matched by name)."""
-    l_codes, l_names = _class_codes(labels)
-    r_codes, r_names = _class_codes(refs)
-    both = pd.factorize(
-        np.concatenate([np.asarray(l_names, object), np.asarray(r_names, object)]),
-        use_na_sentinel=False,
-    )[0].astype(np.int64)
-    return both[: len(l_names)][l_codes], both[len(l_names) :][r_codes]
 
 
 Rows = np.ndarray | slice  # rows of a table: positions, or all of them
@@ -392,22 +444,22 @@ def _columns(frame: pd.DataFrame, names: list[str], rows: Rows) -> np.ndarray:
 
 
 def _box_scores(
-    compared: pd.DataFrame,
+    index: np.ndarray,
     image: np.ndarray,
     box_image: np.ndarray,
     label_boxes: pd.DataFrame,
     ref: References,
     matching: str,
 ) -> np.ndarray:
-    """Per-object quality of ``compared`` (one object per row, showing reference image
-    ``image[row]``) against the reference boxes (of images ``box_image``).
+    """Per-object quality of the objects ``index`` (each showing reference image ``image[k]``)
+    against the reference boxes (of images ``box_image``).
 
     Works on numpy columns (no copies of the box tables). An image listed twice in a manifest
     is compared twice, each object with the image's reference boxes.
     """
-    n = len(compared)
+    n = len(index)
     # Each step is its own function, so that its temporaries (arrays of millions) go with it.
-    l_img, l_rows = _label_rows(compared["index"], label_boxes["index"])
+    l_img, l_rows = _label_rows(index, label_boxes["index"].to_numpy(dtype=np.int64))
     r_img, r_rows = _reference_rows(image, box_image)
     xywh = ["left", "top", "width", "height"]
     r_xywh = _columns(ref.boxes, xywh, r_rows)
@@ -416,7 +468,7 @@ def _box_scores(
         sizes = [label_boxes[c].to_numpy(dtype=np.float64)[l_rows] for c in _SIZE]
         _to_pixels(r_xywh, r_img, normalized, l_img, sizes, n)
     del normalized
-    l_class, r_class = _shared_codes(
+    l_class, r_class = class_codes(
         label_boxes["class_name"].to_numpy(dtype=object)[l_rows],
         ref.boxes["class_name"].to_numpy(dtype=object)[r_rows],
     )
@@ -436,10 +488,17 @@ def _box_scores(
 _SIZE = ["image_width", "image_height"]
 
 
-def _label_rows(compared: pd.Series, label_index: pd.Series) -> tuple[np.ndarray, Rows]:
-    """Each compared label box's object (as a row of ``compared``), and the rows of the box
-    table those boxes are (all of it, the usual case, as a slice: views, not copies)."""
-    l_img = pd.Index(compared).get_indexer(label_index).astype(np.int64, copy=False)
+def _label_rows(compared: np.ndarray, label_index: np.ndarray) -> tuple[np.ndarray, Rows]:
+    """Each compared label box's object (as a position in ``compared``, the distinct indexes
+    of the objects compared), and the rows of the box table those boxes are (all of it, the
+    usual case, as a slice: views, not copies)."""
+    if compared.min(initial=0) < 0 or label_index.min(initial=0) < 0:
+        l_img = pd.Index(compared).get_indexer(label_index).astype(np.int64, copy=False)
+    else:  # indexes are line numbers: a table by index instead of a hash table
+        top = max(int(compared.max(initial=-1)), int(label_index.max(initial=-1))) + 1
+        position = np.full(top, -1, dtype=np.int64)
+        position[compared] = np.arange(len(compared))
+        l_img = position[label_index]
     keep = l_img >= 0
     if keep.all():
         return l_img, slice(None)

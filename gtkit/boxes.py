@@ -24,12 +24,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from gtkit.errors import GtkitError
 
 __all__ = [
     "MATCHING_RULES",
     "Matching",
+    "class_codes",
     "image_scores",
     "iou_matrix",
     "match_optimal",
@@ -234,6 +236,45 @@ def _array(boxes: Boxes) -> FloatArray:
 COMPILED = True
 
 _Side = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, IntArray]
+
+
+def class_codes(labels: np.ndarray, references: np.ndarray) -> tuple[IntArray, IntArray]:
+    """Class names of label and reference boxes (object arrays of text or None) as int64
+    codes, one code per name across both sides: boxes are matched by class name, and a code
+    compares in one instruction. None is a name like any other."""
+    l_codes, l_names = _name_codes(labels)
+    r_codes, r_names = _name_codes(references)
+    both = pd.factorize(np.concatenate([l_names, r_names]), use_na_sentinel=False)[0]
+    shared = both.astype(np.int64)
+    return shared[: len(l_names)][l_codes], shared[len(l_names) :][r_codes]
+
+
+def _name_codes(names: np.ndarray) -> tuple[IntArray, np.ndarray]:
+    """Codes of names and the distinct names (jobs usually have one class, each box's name
+    often the very same object: the compiled part compares those by identity)."""
+    compiled = _compiled_text_codes()
+    found = compiled(names.tolist()) if compiled is not None else None  # a list: read in place
+    if found is not None:
+        codes, distinct = found
+        return np.frombuffer(codes, dtype=np.int64), _objects(distinct)
+    factorized, uniques = pd.factorize(names, use_na_sentinel=False)
+    return factorized.astype(np.int64), _objects(list(uniques))
+
+
+def _objects(values: Sequence[object]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _compiled_text_codes() -> Callable[[object], tuple[bytes, list[object]] | None] | None:
+    if not COMPILED:
+        return None
+    try:
+        from gtkit._match import text_codes
+    except ImportError:  # installed where it could not be compiled
+        return None
+    return text_codes
 
 
 def _compiled_scores() -> Callable[[int, _Side, _Side, int], bytes] | None:

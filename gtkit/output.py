@@ -44,6 +44,7 @@ from gtkit._parse import (
     OBJECT_COLUMNS,
     Block,
     concat_column,
+    distinct_values,
     file_ranges,
     find_label_attributes,
     is_groundtruth_metadata,
@@ -112,17 +113,18 @@ class JobOutput:
     @property
     def attributes(self) -> list[str]:
         """The label attributes found, in order of first appearance."""
-        return [str(a) for a in self.objects["attribute"].dropna().unique()]
+        found = distinct_values(self.objects["attribute"].to_numpy(dtype=object))
+        return [a for a in found if isinstance(a, str)]
 
     @property
     def job_names(self) -> list[str]:
         """The job names found (without ``labeling-job/``), in order of first appearance."""
-        return [str(a) for a in self.objects["job_name"].dropna().unique()]
+        found = distinct_values(self.objects["job_name"].to_numpy(dtype=object))
+        return [a for a in found if isinstance(a, str)]
 
     def for_attribute(self, attribute: str) -> JobOutput:
         """The same output restricted to one label attribute."""
-        attributes = self.objects["attribute"]
-        if len(attributes) and (attributes == attribute).all():
+        if distinct_values(self.objects["attribute"].to_numpy(dtype=object)) == [attribute]:
             return self  # nothing to leave out: no copy of what may be millions of rows
 
         def pick(df: pd.DataFrame) -> pd.DataFrame:

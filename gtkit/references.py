@@ -51,15 +51,17 @@ def file_name(source: object) -> str | None:
     return source.strip().rstrip("/").rpartition("/")[2] or None
 
 
-def file_names(sources: pd.Series) -> pd.Series:
-    """:func:`file_name` of every source in a column (None where there is none)."""
+def file_names(sources: pd.Series | np.ndarray) -> pd.Series:
+    """:func:`file_name` of every source in a column (None where there is none), with the
+    column's index."""
     values = sources.tolist()
     compiled = _compiled()
     names = compiled.file_names(values) if compiled else [file_name(s) for s in values]
-    return pd.Series(names, index=sources.index, dtype="object")
+    index = sources.index if isinstance(sources, pd.Series) else None
+    return pd.Series(names, index=index, dtype="object")
 
 
-def image_positions(image_names: np.ndarray, sources: pd.Series) -> np.ndarray:
+def image_positions(image_names: np.ndarray, sources: pd.Series | np.ndarray) -> np.ndarray:
     """Each source's reference image: the position of its file name (:func:`file_name`) in
     ``image_names`` (distinct file names), or -1. How objects find their references."""
     compiled = _compiled()

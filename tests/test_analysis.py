@@ -115,6 +115,16 @@ def test_quality_agrees_with_brute_force(
     }
     assert a.quality["auto"] == pytest.approx(np.mean([by_file[f] for f in auto_files]), abs=1e-12)
     assert a.quality["all"] == pytest.approx(np.mean(list(by_file.values())), abs=1e-12)
+    human_files = set(by_file) - auto_files
+    assert a.quality["human"] == pytest.approx(
+        np.mean([by_file[f] for f in human_files]), abs=1e-12
+    )
+    per_iteration: dict[str, list[float]] = {}
+    for source, iteration in zip(out.objects["source"], out.objects["iteration"], strict=True):
+        per_iteration.setdefault(str(iteration), []).append(by_file[source.rsplit("/", 1)[1]])
+    assert len(per_iteration) == 5
+    expected = {it: float(np.mean(scores)) for it, scores in per_iteration.items()}
+    assert a.quality["by_iteration"] == pytest.approx(expected, abs=1e-12)
     assert len(human) == 1000
     # machine labels were drawn noisier than human ones
     assert a.quality["auto"] < a.quality["human"]

@@ -191,3 +191,39 @@ def test_boxes_may_come_as_columns(matcher: str) -> None:
     columns = [d["lb"][:, j].copy() for j in range(4)]
     got = image_scores(200, d["li"], columns, d["lc"], d["ri"], d["rb"], d["rc"])
     assert got.tolist() == expected.tolist()
+
+
+_names = st.lists(st.sampled_from(["bird", "Bird", "cat", "éa", "", None]), max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels=_names, references=_names, copies=st.booleans())
+def test_boxes_share_a_class_code_exactly_when_their_names_are_equal(
+    labels: list[str | None], references: list[str | None], copies: bool
+) -> None:
+    def column(names: list[str | None]) -> np.ndarray:
+        out = np.empty(len(names), dtype=object)
+        # Equal names as distinct objects (as blocks read apart give them), or shared ones.
+        out[:] = [(n + ".")[:-1] if n and copies else n for n in names]
+        return out
+
+    for compiled in (True, False):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(boxes, "COMPILED", compiled)
+            l_codes, r_codes = boxes.class_codes(column(labels), column(references))
+        names = labels + references
+        codes = np.concatenate([l_codes, r_codes]).tolist()
+        assert len(codes) == len(names)
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                assert (codes[i] == codes[j]) == (a == b), (compiled, a, b)
+
+
+def test_class_names_that_are_not_text_are_coded_by_pandas() -> None:
+    # The compiled part takes text and None only; anything else is left to pandas.factorize.
+    labels = np.array(["bird", 3, "bird", 3.5], dtype=object)
+    references = np.array([3, "bird", None], dtype=object)
+    l_codes, r_codes = boxes.class_codes(labels, references)
+    assert l_codes.tolist()[0] == l_codes.tolist()[2] == r_codes.tolist()[1]
+    assert l_codes[1] == r_codes[0]
+    assert len({*l_codes.tolist(), r_codes[2]}) == 4

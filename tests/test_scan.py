@@ -204,3 +204,15 @@ def test_without_the_compiled_parts_gtkit_reads_the_same(monkeypatch: pytest.Mon
     assert boxes._compiled_scores() is None
     monkeypatch.setattr(_parse, "_SCAN", None)
     assert_same_block(_parse.parse_block(data, False), compiled)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["birds", "birds-2", "é", "", None, math.nan]), max_size=20))
+def test_distinct_values_are_pandas_unique(values: list[object]) -> None:
+    column = np.empty(len(values), dtype=object)
+    column[:] = [(v + ".")[:-1] if isinstance(v, str) and len(v) > 1 else v for v in values]
+    expected = [repr(v) for v in pd.unique(column)]
+    for compiled in (True, False):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(_parse, "COMPILED", compiled)
+            assert [repr(v) for v in _parse.distinct_values(column)] == expected
