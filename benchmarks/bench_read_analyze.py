@@ -14,10 +14,12 @@ then measures, each phase in its own process so peak memory is its own:
 The phases run in turn, ``--repeat`` times (default 3); each reports its fastest run, as
 ``timeit`` does, since this machine's speed wanders by 20% or more from run to run. Peak memory
 is reported twice: ``pss``, the largest total proportional set size of the phase's process and
-its workers, sampled every 50 ms (shared pages counted once; Linux only), and ``bound``, the
-process's own peak resident set plus the largest worker's times their number (an upper bound:
-a forked worker's resident set also counts the pages it shares with its parent, so it is loose
-in the analyze phase, whose reference-reading workers fork from a parent holding the tables).
+its workers, sampled every 50 ms (shared pages counted once; Linux only) in one more run of
+each phase, apart from the timed ones (reading a process's memory map stalls its page faults:
+it made the analyze phase 10-40% slower), and ``bound``, the process's own peak resident set
+plus the largest worker's times their number (an upper bound: a forked worker's resident set
+also counts the pages it shares with its parent, so it is loose in the analyze phase, whose
+reference-reading workers fork from a parent holding the tables).
 
     python benchmarks/bench_read_analyze.py [N] [--repeat R]
 """
@@ -88,13 +90,15 @@ def tree_pss_mb(pid: int) -> float:
     return total / 1024
 
 
-def run_measured(phase: str, manifest: Path, reference: Path) -> dict[str, float]:
-    """Run one phase in its own process, sampling its memory while it runs."""
+def run_measured(
+    phase: str, manifest: Path, reference: Path, *, sample: bool = False
+) -> dict[str, float]:
+    """Run one phase in its own process; with ``sample``, sample its memory while it runs."""
     env = dict(os.environ, GTKIT_WORKERS="1") if phase == "read-1" else None
     command = [sys.executable, __file__, "--phase", phase, str(manifest), str(reference)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     pss = 0.0
-    while proc.poll() is None:
+    while sample and proc.poll() is None:
         pss = max(pss, tree_pss_mb(proc.pid))
         time.sleep(0.05)
     out, _ = proc.communicate()
@@ -126,15 +130,15 @@ def main(objects: int, repeat: int) -> None:
         for _ in range(repeat):
             for phase in PHASES:
                 runs[phase].append(run_measured(phase, manifest, reference))
+        pss = {p: run_measured(p, manifest, reference, sample=True)["pss_mb"] for p in PHASES}
     results = {phase: min(r, key=lambda x: x["seconds"]) for phase, r in runs.items()}
     floor = results["parse"]["seconds"]
     for phase in PHASES:
         r = results[phase]
-        pss = max(x["pss_mb"] for x in runs[phase])
         print(
             f"  {phase:8s} {r['seconds']:7.2f} s  {objects / r['seconds']:10,.0f} objects/s  "
             f"{r['seconds'] / floor:5.2f}x parse  "
-            f"peak: pss {pss:6,.0f} MB, bound {r['peak_mb']:6,.0f} MB"
+            f"peak: pss {pss[phase]:6,.0f} MB, bound {r['peak_mb']:6,.0f} MB"
         )
     print("  targets: read <= 1.25x parse; analyze <= 1.6x parse and < 1,500 MB")
 
