@@ -18,7 +18,7 @@ import re
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import chain
@@ -892,6 +892,16 @@ def file_ranges(path: str, size: int | None = None) -> Iterator[tuple[str, int, 
             start = end
 
 
+def compiled_detection(path: str) -> bool:
+    """Whether the compiled reader is to read the local manifest ``path``: it was built, and
+    the file's first line is an object-detection line (a guess at the rest, which the reader
+    checks line by line). Such files are read on threads (see :func:`map_blocks`)."""
+    if _SCAN is None or not COMPILED:
+        return False
+    with Path(path).open("rb") as f:
+        return _first_attribute(f.read(1 << 16)) is not None
+
+
 def parse_range(part: tuple[str, int, int], lenient: bool) -> Block:
     """:func:`parse_block` on a byte range of a local file, read by the worker itself."""
     path, start, end = part
@@ -931,10 +941,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_blocks(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+def map_blocks(
+    function: Callable[[T], R], items: Iterable[T], workers: int, *, threads: bool = False
+) -> Iterator[R]:
     """``map(function, items)`` in order, on ``workers`` processes (see :func:`_context`) when
     there is more than one item, with at most two items per worker in flight (memory stays
-    bounded)."""
+    bounded). With ``threads``, on threads of this process instead: for functions that spend
+    their time in compiled code without the GIL (the compiled readers), which then need no
+    pickling of their results and no second copy of them."""
     iterator = iter(items)
     first = next(iterator, None)
     if first is None:
@@ -946,7 +960,12 @@ def map_blocks(function: Callable[[T], R], items: Iterable[T], workers: int) -> 
             yield function(second)
             yield from map(function, iterator)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+    pool: Executor = (
+        ThreadPoolExecutor(max_workers=workers)
+        if threads
+        else ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    )
+    with pool:
         pending: deque[Future[R]] = deque()
         pending.append(pool.submit(function, first))
         pending.append(pool.submit(function, second))

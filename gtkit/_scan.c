@@ -63,15 +63,37 @@ static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* scan reads lines without the GIL, so that threads read blocks side by side. Meanwhile the
+ * thread state it saved is here (NULL otherwise): the one call into Python, for a number beyond
+ * the exact fast path, takes the GIL back for itself. Memory is the raw allocator's (no GIL
+ * needed); running out of it sets `out_of_memory`, raised as MemoryError once the GIL is back. */
+#if defined(_MSC_VER)
+#define THREAD_LOCAL __declspec(thread)
+#else
+#define THREAD_LOCAL _Thread_local
+#endif
+static THREAD_LOCAL PyThreadState *released;
+static THREAD_LOCAL int out_of_memory;
+
+static int no_memory(void) {
+    out_of_memory = 1;
+    return 0;
+}
+
+/* With the GIL: MemoryError if memory ran out since the last call (then 1), else 0. */
+static int raise_out_of_memory(void) {
+    if (!out_of_memory) return 0;
+    out_of_memory = 0;
+    PyErr_NoMemory();
+    return 1;
+}
+
 static int reserve(Doubles *d, Py_ssize_t needed) {
     if (needed <= d->cap) return 1;
     Py_ssize_t cap = d->cap ? d->cap : 4096;
     while (cap < needed) cap *= 2;
-    double *data = PyMem_Realloc(d->data, (size_t)cap * sizeof(double));
-    if (!data) {
-        PyErr_NoMemory();
-        return 0;
-    }
+    double *data = PyMem_RawRealloc(d->data, (size_t)cap * sizeof(double));
+    if (!data) return no_memory();
     d->data = data;
     d->cap = cap;
     return 1;
@@ -242,12 +264,12 @@ static int read_number_as(Cursor *c, double *out, int exact_only) {
         memcpy(text, digits, (size_t)n);
         text[n] = '\0';
         char *stop;
+        if (released) PyEval_RestoreThread(released);
         v = PyOS_string_to_double(text, &stop, NULL);
-        if (v == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return 0;
-        }
-        if (stop != text + n) return 0;
+        int failed = v == -1.0 && PyErr_Occurred();
+        if (failed) PyErr_Clear();
+        if (released) released = PyEval_SaveThread();
+        if (failed || stop != text + n) return 0;
         if (!isfinite(v) || (v == 0.0 && mantissa)) return 0; /* left to the Python reader */
     }
     *out = negative ? -v : v;
@@ -314,7 +336,7 @@ static int read_annotations(Cursor *c, Line *line) {
     if (take(c, ']')) return 1;
     for (;;) {
         double *row = box_row(line, line->count);
-        if (!row) return 0; /* out of memory: the caller checks PyErr_Occurred */
+        if (!row) return 0; /* out of memory: the caller checks out_of_memory */
         int seen = 0;
         void *state[2] = {row, &seen};
         if (!read_object(c, box_member, state) || seen != 0x1F) return 0;
@@ -366,7 +388,7 @@ static int read_scores(Cursor *c, Line *line) {
     if (take(c, ']')) return 1;
     for (;;) {
         double *row = box_row(line, line->scores);
-        if (!row) return 0; /* out of memory: the caller checks PyErr_Occurred */
+        if (!row) return 0; /* out of memory: the caller checks out_of_memory */
         row[5] = NAN;
         if (!read_object(c, score_member, &row[5]) || isnan(row[5])) return 0;
         line->scores++;
@@ -451,13 +473,12 @@ static uint64_t hash_bytes(const char *s, Py_ssize_t n) {
 
 static int distinct_grow(Distinct *d) {
     size_t cap = d->mask ? 2 * (d->mask + 1) : 1024;
-    Py_ssize_t *slot = PyMem_Malloc(cap * sizeof(Py_ssize_t));
-    Span *items = PyMem_Realloc(d->items, cap / 2 * sizeof(Span));
+    Py_ssize_t *slot = PyMem_RawMalloc(cap * sizeof(Py_ssize_t));
+    Span *items = PyMem_RawRealloc(d->items, cap / 2 * sizeof(Span));
     if (!slot || !items) {
-        PyMem_Free(slot);
+        PyMem_RawFree(slot);
         if (items) d->items = items;
-        PyErr_NoMemory();
-        return 0;
+        return no_memory();
     }
     d->items = items;
     d->cap = (Py_ssize_t)(cap / 2);
@@ -467,13 +488,13 @@ static int distinct_grow(Distinct *d) {
         while (slot[at] >= 0) at = (at + 1) & (cap - 1);
         slot[at] = code;
     }
-    PyMem_Free(d->slot);
+    PyMem_RawFree(d->slot);
     d->slot = slot;
     d->mask = cap - 1;
     return 1;
 }
 
-/* The code of `text`, added if new; -1 where out of memory. */
+/* The code of `text`, added if new; -1 where out of memory (out_of_memory is set). */
 static Py_ssize_t distinct_code(Distinct *d, Span text) {
     if (d->count >= d->cap && !distinct_grow(d)) return -1;
     size_t at = hash_bytes(text.s, text.n) & d->mask;
@@ -513,80 +534,81 @@ static Py_ssize_t coder_code(Coder *k, Span text) {
 }
 
 static void distinct_free(Distinct *d) {
-    PyMem_Free(d->items);
-    PyMem_Free(d->slot);
-}
-
-/* ---------------------------------------------------------------- strings for Python */
-static int append_string(PyObject *list, const Span *text) {
-    PyObject *item = PyUnicode_DecodeUTF8(text->s, text->n, "strict");
-    if (!item) return 0;
-    int failed = PyList_Append(list, item);
-    Py_DECREF(item);
-    return failed == 0;
+    PyMem_RawFree(d->items);
+    PyMem_RawFree(d->slot);
 }
 
 static const char DETECTION[] = "groundtruth/object-detection";
 
-static PyObject *scan(PyObject *module, PyObject *args) {
-    (void)module;
-    Py_buffer block, attribute;
-    Py_ssize_t pos;
-    if (!PyArg_ParseTuple(args, "y*ny*", &block, &pos, &attribute)) return NULL;
-    PyObject *result = NULL;
-    Doubles lines = {0}, boxes = {0};
+typedef struct {
+    Span *items;
+    Py_ssize_t len, cap;
+} Spans;
+
+/* What scan has read so far: all of it made without the GIL. */
+typedef struct {
+    const char *data;
+    Py_ssize_t size, pos, count;
+    Span attribute;
+    Doubles lines, boxes;
+    Spans sources;
     Span maps[MAX_MAPS];
-    int nmaps = 0, last_map = -1;
-    PyObject *sources = NULL, *texts[3] = {NULL, NULL, NULL};
-    Coder coders[3] = {{.last = -1}, {.last = -1}, {.last = -1}}; /* human, date, job */
-    const char *data = block.buf;
-    Py_ssize_t size = block.len, count = 0;
-    if (pos < 0 || pos > size) {
-        PyErr_SetString(PyExc_ValueError, "pos is outside the block");
-        goto done;
+    int nmaps, last_map;
+    Coder coders[3]; /* human-annotated, creation-date, job-name */
+} Scan;
+
+/* The code of a line's class map (its JSON text) among those seen; -1 when the table is full. */
+static int map_code(Scan *s, const Span *map) {
+    if (s->last_map >= 0 && s->maps[s->last_map].n == map->n &&
+        memcmp(s->maps[s->last_map].s, map->s, (size_t)map->n) == 0)
+        return s->last_map;
+    int code = -1;
+    for (int m = 0; m < s->nmaps && code < 0; m++)
+        if (s->maps[m].n == map->n && memcmp(s->maps[m].s, map->s, (size_t)map->n) == 0) code = m;
+    if (code < 0) {
+        if (s->nmaps == MAX_MAPS) return -1; /* the next call starts a new table */
+        s->maps[s->nmaps] = *map;
+        code = s->nmaps++;
     }
-    if (!(sources = PyList_New(0))) goto done;
-    Top top = {NULL, {attribute.buf, attribute.len}};
+    s->last_map = code;
+    return code;
+}
+
+/* Read usual lines from s->pos until one is not (the GIL may be released: no Python here but
+ * what read_number_as takes the GIL for). 0 where memory ran out. */
+static int scan_lines(Scan *s) {
+    Top top = {NULL, s->attribute};
     const Py_ssize_t kind_n = (Py_ssize_t)(sizeof(DETECTION) - 1);
-    while (pos < size) {
-        const char *start = data + pos;
-        const char *stop = memchr(start, '\n', (size_t)(size - pos));
-        const char *end = stop ? stop : data + size;
-        Line line = {.boxes = &boxes, .base = boxes.len / 6};
+    while (s->pos < s->size) {
+        const char *start = s->data + s->pos;
+        const char *stop = memchr(start, '\n', (size_t)(s->size - s->pos));
+        const char *end = stop ? stop : s->data + s->size;
+        Line line = {.boxes = &s->boxes, .base = s->boxes.len / 6};
         top.line = &line;
         Cursor c = {start, end};
         int ok = read_object(&c, top_member, &top);
-        if (PyErr_Occurred()) goto done;
+        if (out_of_memory) return 0;
         skip_ws(&c);
         if (!ok || c.p != end || (line.seen & EVERY_PART) != EVERY_PART ||
             line.count != line.scores || line.kind.n != kind_n ||
             memcmp(line.kind.s, DETECTION, (size_t)kind_n) != 0)
-            break;
-        int code = -1;
-        if (last_map >= 0 && maps[last_map].n == line.class_map.n &&
-            memcmp(maps[last_map].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
-            code = last_map;
-        } else {
-            for (int m = 0; m < nmaps; m++)
-                if (maps[m].n == line.class_map.n &&
-                    memcmp(maps[m].s, line.class_map.s, (size_t)line.class_map.n) == 0) {
-                    code = m;
-                    break;
-                }
-            if (code < 0) {
-                if (nmaps == MAX_MAPS) break; /* the next call starts a new table */
-                maps[nmaps] = line.class_map;
-                code = nmaps++;
-            }
-            last_map = code;
+            return 1;
+        int code = map_code(s, &line.class_map);
+        if (code < 0) return 1;
+        Py_ssize_t human = coder_code(&s->coders[0], line.human);
+        Py_ssize_t date = coder_code(&s->coders[1], line.date);
+        Py_ssize_t job = coder_code(&s->coders[2], line.job);
+        if (human < 0 || date < 0 || job < 0 || !reserve(&s->lines, s->lines.len + PER_LINE))
+            return 0;
+        if (s->sources.len == s->sources.cap) {
+            Py_ssize_t cap = s->sources.cap ? 2 * s->sources.cap : 1024;
+            Span *items = PyMem_RawRealloc(s->sources.items, (size_t)cap * sizeof(Span));
+            if (!items) return no_memory();
+            s->sources.items = items;
+            s->sources.cap = cap;
         }
-        Py_ssize_t human = coder_code(&coders[0], line.human);
-        Py_ssize_t date = coder_code(&coders[1], line.date);
-        Py_ssize_t job = coder_code(&coders[2], line.job);
-        if (human < 0 || date < 0 || job < 0 || !reserve(&lines, lines.len + PER_LINE) ||
-            !append_string(sources, &line.source))
-            goto done;
-        double *row = lines.data + lines.len;
+        s->sources.items[s->sources.len++] = line.source;
+        double *row = s->lines.data + s->lines.len;
         row[0] = (double)line.count;
         row[1] = line.image[0];
         row[2] = line.image[1];
@@ -594,46 +616,67 @@ static PyObject *scan(PyObject *module, PyObject *args) {
         row[4] = (double)human;
         row[5] = (double)date;
         row[6] = (double)job;
-        lines.len += PER_LINE;
-        boxes.len = (line.base + line.count) * 6;
-        count++;
-        pos = stop ? (Py_ssize_t)(stop - data) + 1 : size;
+        s->lines.len += PER_LINE;
+        s->boxes.len = (line.base + line.count) * 6;
+        s->count++;
+        s->pos = stop ? (Py_ssize_t)(stop - s->data) + 1 : s->size;
     }
-    PyObject *class_maps = PyList_New(nmaps);
-    if (!class_maps) goto done;
-    for (int m = 0; m < nmaps; m++) {
-        PyObject *raw = PyBytes_FromStringAndSize(maps[m].s, maps[m].n);
-        if (!raw) {
-            Py_DECREF(class_maps);
-            goto done;
-        }
-        PyList_SET_ITEM(class_maps, m, raw);
+    return 1;
+}
+
+static PyObject *new_list(Py_ssize_t n, PyObject *(*item)(const Span *), const Span *spans) {
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        PyObject *text = item(&spans[i]);
+        if (!text) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, text);
     }
+    return out;
+}
+
+static PyObject *utf8_text(const Span *s) { return PyUnicode_DecodeUTF8(s->s, s->n, "strict"); }
+static PyObject *raw_bytes(const Span *s) { return PyBytes_FromStringAndSize(s->s, s->n); }
+
+static PyObject *scan(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer block, attribute;
+    Scan s = {.last_map = -1, .coders = {{.last = -1}, {.last = -1}, {.last = -1}}};
+    if (!PyArg_ParseTuple(args, "y*ny*", &block, &s.pos, &attribute)) return NULL;
+    PyObject *result = NULL, *sources = NULL, *maps = NULL, *texts[3] = {NULL, NULL, NULL};
+    s.data = block.buf;
+    s.size = block.len;
+    s.attribute = (Span){attribute.buf, attribute.len};
+    if (s.pos < 0 || s.pos > s.size) {
+        PyErr_SetString(PyExc_ValueError, "pos is outside the block");
+        goto done;
+    }
+    released = PyEval_SaveThread(); /* the buffers stay exported, so stay put, meanwhile */
+    int ok = scan_lines(&s);
+    PyEval_RestoreThread(released);
+    released = NULL;
+    if (!ok) {
+        raise_out_of_memory();
+        goto done;
+    }
+    if (!(sources = new_list(s.sources.len, utf8_text, s.sources.items))) goto done;
+    if (!(maps = new_list(s.nmaps, raw_bytes, s.maps))) goto done;
     for (int i = 0; i < 3; i++)
-        if (!(texts[i] = distinct_texts(&coders[i].distinct))) {
-            Py_DECREF(class_maps);
-            goto done;
-        }
-    PyObject *per_line = PyBytes_FromStringAndSize((const char *)lines.data,
-                                                   lines.len * (Py_ssize_t)sizeof(double));
-    PyObject *per_box = PyBytes_FromStringAndSize((const char *)boxes.data,
-                                                  boxes.len * (Py_ssize_t)sizeof(double));
-    if (per_line && per_box)
-        result = Py_BuildValue("nnOOOONNN", pos, count, sources, texts[0], texts[1], texts[2],
-                               per_line, per_box, class_maps);
-    else {
-        Py_XDECREF(per_line);
-        Py_XDECREF(per_box);
-        Py_DECREF(class_maps);
-    }
+        if (!(texts[i] = distinct_texts(&s.coders[i].distinct))) goto done;
+    result = Py_BuildValue("nnOOOOy#y#O", s.pos, s.count, sources, texts[0], texts[1], texts[2],
+                           (const char *)(s.lines.data ? s.lines.data : (double *)""),
+                           s.lines.len * (Py_ssize_t)sizeof(double),
+                           (const char *)(s.boxes.data ? s.boxes.data : (double *)""),
+                           s.boxes.len * (Py_ssize_t)sizeof(double), maps);
 done:
     Py_XDECREF(sources);
+    Py_XDECREF(maps);
     for (int i = 0; i < 3; i++) {
         Py_XDECREF(texts[i]);
-        distinct_free(&coders[i].distinct);
+        distinct_free(&s.coders[i].distinct);
     }
-    PyMem_Free(lines.data);
-    PyMem_Free(boxes.data);
+    PyMem_RawFree(s.lines.data);
+    PyMem_RawFree(s.boxes.data);
+    PyMem_RawFree(s.sources.items);
     PyBuffer_Release(&block);
     PyBuffer_Release(&attribute);
     return result;
@@ -693,20 +736,25 @@ static PyObject *scan_csv(PyObject *module, PyObject *args) {
     Csv csv = {0};
     PyObject *result = NULL, *images = NULL, *labels = NULL;
     const char *data = block.buf, *end = data + block.len;
-    int simple = !memchr(data, '"', (size_t)block.len) && !memchr(data, '\r', (size_t)block.len);
+    int simple = 1;
+    /* Without the GIL (exact numbers only: no call into Python), as scan reads lines. */
+    Py_BEGIN_ALLOW_THREADS
+    simple = !memchr(data, '"', (size_t)block.len) && !memchr(data, '\r', (size_t)block.len);
     Py_ssize_t guess = block.len / 32 + 16; /* rows: a usual row is longer */
-    if (simple && (!reserve(&csv.codes, 2 * guess) || !reserve(&csv.corners, 4 * guess))) goto done;
+    if (simple && (!reserve(&csv.codes, 2 * guess) || !reserve(&csv.corners, 4 * guess)))
+        simple = 0;
     for (const char *p = data; simple && p < end;) {
         const char *stop = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = stop ? stop : end;
         int row = line_end > p ? csv_row(&csv, p, line_end, fields, col) : 0; /* blank: no */
-        if (row < 0) goto done;
-        if (!row) {
+        if (row <= 0) {
             simple = 0;
             break;
         }
         p = stop ? stop + 1 : end;
     }
+    Py_END_ALLOW_THREADS
+    if (raise_out_of_memory()) goto done;
     if (!simple) {
         result = Py_NewRef(Py_None);
         goto done;
@@ -728,8 +776,8 @@ static PyObject *scan_csv(PyObject *module, PyObject *args) {
 done:
     Py_XDECREF(images);
     Py_XDECREF(labels);
-    PyMem_Free(csv.codes.data);
-    PyMem_Free(csv.corners.data);
+    PyMem_RawFree(csv.codes.data);
+    PyMem_RawFree(csv.corners.data);
     distinct_free(&csv.images);
     distinct_free(&csv.labels);
     PyBuffer_Release(&block);

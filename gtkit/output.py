@@ -43,6 +43,7 @@ from gtkit._parse import (
     CLASS_COLUMNS,
     OBJECT_COLUMNS,
     Block,
+    compiled_detection,
     concat_column,
     distinct_values,
     file_ranges,
@@ -261,7 +262,9 @@ class _Source:
         byte ranges of a local file; an S3 object is streamed to them, never held whole."""
         if self.client is None:
             ranges = list(file_ranges(path))
-            return map_blocks(partial(parse_range, lenient=lenient), ranges, worker_count())
+            read = partial(parse_range, lenient=lenient)
+            threads = compiled_detection(path)
+            return map_blocks(read, ranges, worker_count(), threads=threads)
         bucket, key = parse_s3_uri(path)
         body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
         chunks = body.iter_chunks(chunk_size=_CHUNK_BYTES)

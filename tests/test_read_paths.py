@@ -252,3 +252,52 @@ def test_each_value_converts_alone_as_it_does_among_others(values: list[object])
 def test_class_ids_are_integral_numbers() -> None:
     ids = [3, 3.0, "3", " 3.0 ", -2, 3.5, "3.5", "x", None, True, False, 2**53, 2**53 + 1, 1e300]
     assert [_parse.to_int(v) for v in ids] == [3, 3, 3, 3, -2] + [-1] * 6 + [2**53, -1, -1]
+
+
+def test_detection_manifests_are_read_on_threads_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The compiled reader reads without the GIL, on threads; numbers beyond its exact fast path
+    # (17 significant digits here) take the GIL back for Python's own conversion.
+    rng = np.random.default_rng(5)
+    lines = []
+    for i in range(3000):
+        n = int(rng.integers(0, 4))
+        lines.append(
+            json.dumps(
+                {
+                    "source-ref": f"s3://b/{i}.jpg",
+                    "bb": {
+                        "annotations": [
+                            {"class_id": 0, "left": float(x), "top": 1, "width": 2, "height": 3}
+                            for x in rng.uniform(0, 500, n)
+                        ],
+                        "image_size": [{"width": 640, "height": 480, "depth": 3}],
+                    },
+                    "bb-metadata": {
+                        "objects": [{"confidence": float(c)} for c in rng.random(n)],
+                        "class-map": {"0": "bird"},
+                        "type": "groundtruth/object-detection",
+                        "human-annotated": "yes" if i % 3 else "no",
+                        "creation-date": f"2019-01-01T00:00:{i % 60:02d}.{i:06d}",
+                        "job-name": "labeling-job/a",
+                    },
+                }
+            )
+        )
+    path = tmp_path / "output.manifest"
+    path.write_text("\n".join(lines) + "\n")
+    general = read_with(path, monkeypatch, block=GENERAL, workers=1, lenient=False)
+    assert _parse.compiled_detection(str(path))
+    pools: list[bool] = []
+    real = _parse.map_blocks
+
+    def spy(*args: object, threads: bool = False) -> object:
+        pools.append(threads)
+        return real(*args, threads=threads)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("gtkit.output.map_blocks", spy)
+    threaded = read_with(path, monkeypatch, block=8192, workers=2, lenient=False)
+    assert pools == [True]
+    assert_same(general, threaded)
+    assert not isinstance(threaded, str) and len(threaded.boxes) > 3000
