@@ -26,12 +26,13 @@
  * `per_box` is float64 bytes, six a box (left, top, width, height, class id, confidence);
  * `class_maps` holds the distinct class-map objects as JSON bytes, by code.
  *
- * scan_csv(rows, fields, (image, label, xmin, xmax, ymin, ymax)) reads the rows of a box CSV
- * (an Open Images file without its header) whose columns at those positions are an image id, a
- * label (position -1: none) and the box's corners; each row must have `fields` fields. It
+ * scan_csv(rows, fields, (image, label, xmin, xmax, ymin, ymax)[, suffix]) reads the rows of a
+ * box CSV (an Open Images file without its header) whose columns at those positions are an image
+ * id, a label (position -1: none) and the box's corners; each row must have `fields` fields. It
  * returns (codes, corners, images, labels): `codes` is float64 bytes, two a row (the image's and
  * the label's position in `images` and `labels`, which hold the distinct texts in order of first
- * appearance, as pandas.factorize gives them); `corners` is float64 bytes, four a row. It
+ * appearance, as pandas.factorize gives them, each image id followed by the bytes `suffix`, if
+ * given: a file name); `corners` is float64 bytes, four a row. It
  * returns None if any row is not of the simple kind it reads (a quote, a carriage return, a
  * blank line, another number of fields, a number of more than 15 significant digits or a power
  * of ten beyond 1e+-22, text that is not UTF-8): pandas then reads them, and agrees on the rest.
@@ -507,15 +508,37 @@ static Py_ssize_t distinct_code(Distinct *d, Span text) {
     return d->count++;
 }
 
-static PyObject *distinct_texts(Distinct *d) {
+/* The distinct texts as str, each followed by `suffix` (UTF-8, often empty). */
+static PyObject *distinct_texts_with(Distinct *d, Span suffix) {
     PyObject *out = PyList_New(d->count);
+    char *joined = NULL;
+    Py_ssize_t room = 0;
     for (Py_ssize_t i = 0; out && i < d->count; i++) {
-        PyObject *text = PyUnicode_DecodeUTF8(d->items[i].s, d->items[i].n, "strict");
+        Span t = d->items[i];
+        if (suffix.n) {
+            if (t.n + suffix.n > room) {
+                room = 2 * (t.n + suffix.n);
+                char *more = PyMem_Realloc(joined, (size_t)room);
+                if (!more) {
+                    PyErr_NoMemory();
+                    Py_CLEAR(out);
+                    break;
+                }
+                joined = more;
+            }
+            memcpy(joined, t.s, (size_t)t.n);
+            memcpy(joined + t.n, suffix.s, (size_t)suffix.n);
+            t = (Span){joined, t.n + suffix.n};
+        }
+        PyObject *text = PyUnicode_DecodeUTF8(t.s, t.n, "strict");
         if (!text) Py_CLEAR(out);
         else PyList_SET_ITEM(out, i, text);
     }
+    PyMem_Free(joined);
     return out;
 }
+
+static PyObject *distinct_texts(Distinct *d) { return distinct_texts_with(d, (Span){"", 0}); }
 
 /* Codes of a line's text that usually repeats from line to line (yes/no, dates, job names). */
 typedef struct {
@@ -730,8 +753,9 @@ static PyObject *scan_csv(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer block;
     Py_ssize_t fields, col[6];
-    if (!PyArg_ParseTuple(args, "y*n(nnnnnn)", &block, &fields, &col[0], &col[1], &col[2],
-                          &col[3], &col[4], &col[5]))
+    Span suffix = {"", 0};
+    if (!PyArg_ParseTuple(args, "y*n(nnnnnn)|y#", &block, &fields, &col[0], &col[1], &col[2],
+                          &col[3], &col[4], &col[5], &suffix.s, &suffix.n))
         return NULL;
     Csv csv = {0};
     PyObject *result = NULL, *images = NULL, *labels = NULL;
@@ -759,7 +783,7 @@ static PyObject *scan_csv(PyObject *module, PyObject *args) {
         result = Py_NewRef(Py_None);
         goto done;
     }
-    images = distinct_texts(&csv.images);
+    images = distinct_texts_with(&csv.images, suffix);
     labels = images ? distinct_texts(&csv.labels) : NULL;
     if (!labels) {
         if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) { /* not UTF-8: pandas says so */

@@ -395,13 +395,13 @@ def _compiled_part(rows: bytes, header: list[str]) -> _Part | None:
         return None
     label = header.index("LabelName") if "LabelName" in header else -1
     columns = (header.index("ImageID"), label, *(header.index(c) for c in _CORNERS))
-    found = scan_csv(rows, len(header), columns)
+    found = scan_csv(rows, len(header), columns, b".jpg")  # file names: <ImageID>.jpg
     if found is None:
         return None
     codes, corners, images, labels = found
     code = np.frombuffer(codes).reshape(-1, 2).astype(np.int64)
     return _Part(
-        images=(code[:, 0], np.array([f"{i}.jpg" for i in images], dtype=object)),
+        images=(code[:, 0], np.array(images, dtype=object)),
         labels=(code[:, 1], np.array(labels, dtype=object)) if label >= 0 else None,
         coords=_xywh(np.frombuffer(corners).reshape(-1, 4)),
         bad_row=-1,
@@ -412,7 +412,8 @@ _CORNERS = ("XMin", "XMax", "YMin", "YMax")
 
 
 def _compiled_csv() -> (
-    Callable[[bytes, int, tuple[int, ...]], tuple[bytes, bytes, list[str], list[str]] | None] | None
+    Callable[[bytes, int, tuple[int, ...], bytes], tuple[bytes, bytes, list[str], list[str]] | None]
+    | None
 ):
     if not COMPILED:
         return None
