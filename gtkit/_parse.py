@@ -919,14 +919,11 @@ def file_ranges(path: str, size: int | None = None) -> Iterator[tuple[str, int, 
             start = end
 
 
-def compiled_detection(path: str) -> bool:
-    """Whether the compiled reader is to read the local manifest ``path``: it was built, and
-    the file's first line is an object-detection line (a guess at the rest, which the reader
-    checks line by line). Such files are read on threads (see :func:`map_blocks`)."""
-    if _SCAN is None or not COMPILED:
-        return False
-    with Path(path).open("rb") as f:
-        return _first_attribute(f.read(1 << 16)) is not None
+def compiled_detection(head: bytes) -> bool:
+    """Whether the compiled reader is to read a manifest that starts with ``head``: it was
+    built, and the first line is an object-detection line (a guess at the rest, which the
+    reader checks line by line). Such manifests are read on threads (see :func:`map_blocks`)."""
+    return _SCAN is not None and COMPILED and _first_attribute(head) is not None
 
 
 def parse_range(part: tuple[str, int, int], lenient: bool) -> Block:
@@ -937,18 +934,21 @@ def parse_range(part: tuple[str, int, int], lenient: bool) -> Block:
         return parse_block(f.read(end - start), lenient)
 
 
-def worker_count() -> int:
-    """Processes to read with: the usable cores, or ``GTKIT_WORKERS`` if set (1 turns it off).
+def worker_count(*, threads: bool = False) -> int:
+    """Processes (with ``threads``, threads) to read with: the usable cores, or
+    ``GTKIT_WORKERS`` if set (1 turns it off).
 
-    Workers are forked (or started by a fork server), as only Linux does cheaply; elsewhere
-    this is 1.
+    Worker processes are forked (or started by a fork server), as only Linux does cheaply;
+    elsewhere there are none (1). Threads run anywhere.
     """
     setting = os.environ.get("GTKIT_WORKERS", "").strip()
     if setting.isdigit() and int(setting) >= 1:
         wanted = int(setting)
+    elif hasattr(os, "sched_getaffinity"):
+        wanted = len(os.sched_getaffinity(0))
     else:
-        wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return wanted if sys.platform.startswith("linux") else 1
+        wanted = os.cpu_count() or 1
+    return wanted if threads or sys.platform.startswith("linux") else 1
 
 
 def _context() -> BaseContext:

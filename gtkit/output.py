@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
@@ -76,6 +77,7 @@ __all__ = [
 ]
 
 _CHUNK_BYTES = 1 << 20
+_HEAD_BYTES = 1 << 16  # enough for a manifest's first line, to choose how to read the rest
 _ITERATION_RE = re.compile(r"^iteration-(\d+)$")
 
 
@@ -262,15 +264,20 @@ class _Source:
         byte ranges of a local file; an S3 object is streamed to them, never held whole."""
         if self.client is None:
             ranges = list(file_ranges(path))
+            with Path(path).open("rb") as f:
+                threads = compiled_detection(f.read(_HEAD_BYTES))
             read = partial(parse_range, lenient=lenient)
-            threads = compiled_detection(path)
-            return map_blocks(read, ranges, worker_count(), threads=threads)
+            return map_blocks(read, ranges, worker_count(threads=threads), threads=threads)
         bucket, key = parse_s3_uri(path)
         body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-        chunks = body.iter_chunks(chunk_size=_CHUNK_BYTES)
-        return map_blocks(
-            partial(parse_block, lenient=lenient), iter_blocks(chunks), worker_count()
-        )
+        blocks = iter_blocks(body.iter_chunks(chunk_size=_CHUNK_BYTES))
+        first = next(blocks, None)
+        if first is None:
+            return iter(())
+        threads = compiled_detection(first[:_HEAD_BYTES])
+        parse = partial(parse_block, lenient=lenient)
+        everything = chain([first], blocks)
+        return map_blocks(parse, everything, worker_count(threads=threads), threads=threads)
 
     def full(self, relative: str) -> str:
         return join_uri(self.root, relative) if self.client else str(Path(self.root) / relative)

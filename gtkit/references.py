@@ -286,7 +286,7 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
     try:
         threads = _compiled_csv() is not None  # it reads without the GIL
         ranges = file_ranges(str(p), _CSV_BLOCK)
-        found = list(map_blocks(read, ranges, worker_count(), threads=threads))
+        found = list(map_blocks(read, ranges, worker_count(threads=threads), threads=threads))
         if any(part is None for part in found):
             found = [read((str(p), 0, size), whole=True)]  # never None
     except OSError as exc:

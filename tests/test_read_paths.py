@@ -11,11 +11,13 @@ import os
 import tempfile
 from pathlib import Path
 
+import boto3
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
 from gtkit import _parse
 from gtkit.errors import OutputError
@@ -27,7 +29,7 @@ GENERAL = 0  # as block size: one block, general path only
 
 
 def read_with(
-    path: Path, monkeypatch: pytest.MonkeyPatch, *, block: int, workers: int, lenient: bool
+    path: Path | str, monkeypatch: pytest.MonkeyPatch, *, block: int, workers: int, lenient: bool
 ) -> JobOutput | str:
     with monkeypatch.context() as m:
         m.setattr(_parse, "FAST_PATH", block != GENERAL)
@@ -165,6 +167,10 @@ def test_worker_count_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _parse.worker_count() in (1, 3)  # 1 where processes cannot be forked
     monkeypatch.setenv("GTKIT_WORKERS", "")
     assert _parse.worker_count() >= 1
+    # Where processes are not forked, threads still run side by side.
+    monkeypatch.setenv("GTKIT_WORKERS", "3")
+    monkeypatch.setattr(_parse.sys, "platform", "darwin")
+    assert _parse.worker_count() == 1 and _parse.worker_count(threads=True) == 3
 
 
 def test_blocks_end_at_line_ends() -> None:
@@ -288,7 +294,7 @@ def test_detection_manifests_are_read_on_threads_alike(
     path = tmp_path / "output.manifest"
     path.write_text("\n".join(lines) + "\n")
     general = read_with(path, monkeypatch, block=GENERAL, workers=1, lenient=False)
-    assert _parse.compiled_detection(str(path))
+    assert _parse.compiled_detection(path.read_bytes()[:1000])
     pools: list[bool] = []
     real = _parse.map_blocks
 
@@ -301,3 +307,17 @@ def test_detection_manifests_are_read_on_threads_alike(
     assert pools == [True]
     assert_same(general, threaded)
     assert not isinstance(threaded, str) and len(threaded.boxes) > 3000
+    # Streamed from S3 in blocks, the same.
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="out")
+        s3.upload_file(str(path), "out", "job/manifests/output/output.manifest")
+        remote = read_with(
+            "s3://out/job/manifests/output/output.manifest",
+            monkeypatch,
+            block=8192,
+            workers=2,
+            lenient=False,
+        )
+    assert pools == [True, True]
+    assert_same(general, remote)
