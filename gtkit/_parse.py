@@ -1,8 +1,8 @@
 """Manifest lines to columns: the hot path under :mod:`gtkit.output`.
 
 A block of output-manifest lines (bytes that end at a line boundary) becomes a :class:`Block` of
-numpy columns, in this process or in a worker process (:func:`map_blocks`), so that a large
-manifest is read on every core and never held in memory whole.
+numpy columns, on threads of this process or in worker processes (:func:`map_blocks`), so that
+a large manifest is read on every core and never held in memory whole.
 
 Object-detection lines of the usual shape (``source-ref``, one label attribute and its
 metadata) are read by the compiled reader ``gtkit._scan`` where it was built (``_scan.c``), or
