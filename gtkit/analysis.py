@@ -363,14 +363,9 @@ def _per_iteration(labeled: _Labeled, prices: Pricing | None) -> pd.DataFrame:
 def _first_text(values: np.ndarray, *, last: bool = False) -> str | None:
     """The first (or last) text among ``values``, looked for a stretch at a time from that end
     (it is nearly always the very first value looked at)."""
-    n, step = len(values), 4096
-    for start in range(0, n, step):
-        stretch = (
-            values[n - start - step if n - start > step else 0 : n - start]
-            if last
-            else values[start : start + step]
-        )
-        for value in reversed(stretch.tolist()) if last else stretch.tolist():
+    ordered = values[::-1] if last else values  # a view
+    for start in range(0, len(ordered), 4096):
+        for value in ordered[start : start + 4096].tolist():
             if isinstance(value, str):
                 return value
     return None
