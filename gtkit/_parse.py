@@ -160,10 +160,11 @@ def _date_table(texts: Sequence[str] | np.ndarray) -> np.ndarray:
     """Distinct creation-date texts as naive UTC datetime64[us] values, NaT appended (the
     value of code -1, a missing date)."""
     if len(texts) <= _FEW_DATES and all(
-        isinstance(t, str) and _PLAIN_DATE_RE.match(t) for t in texts
+        isinstance(t, str) and _PLAIN_DATE_RE.match(t) and 1678 <= int(t[:4]) <= 2261 for t in texts
     ):
         # Ground Truth's own form, a handful a block: numpy reads it as pandas does, without
-        # pandas' fixed cost (2 ms a call, most of a block's finishing time).
+        # pandas' fixed cost (2 ms a call, most of a block's finishing time). Years within
+        # what pandas 2 holds in nanoseconds: beyond them, pandas 2 reads NaT, pandas 3 a date.
         try:
             plain = np.array(list(texts), dtype="datetime64[us]")
         except ValueError:  # no such day, say: pandas' rules decide
