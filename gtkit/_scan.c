@@ -34,8 +34,9 @@
  * appearance, as pandas.factorize gives them, each image id followed by the bytes `suffix`, if
  * given: a file name); `corners` is float64 bytes, four a row. It
  * returns None if any row is not of the simple kind it reads (a quote, a carriage return, a
- * blank line, another number of fields, a number of more than 15 significant digits or a power
- * of ten beyond 1e+-22, text that is not UTF-8): pandas then reads them, and agrees on the rest.
+ * NUL, a blank line, another number of fields, a number of more than 15 significant digits or a
+ * power of ten beyond 1e+-22, text that is not UTF-8): pandas then reads them, and agrees on
+ * the rest.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -763,7 +764,8 @@ static PyObject *scan_csv(PyObject *module, PyObject *args) {
     int simple = 1;
     /* Without the GIL (exact numbers only: no call into Python), as scan reads lines. */
     Py_BEGIN_ALLOW_THREADS
-    simple = !memchr(data, '"', (size_t)block.len) && !memchr(data, '\r', (size_t)block.len);
+    simple = !memchr(data, '"', (size_t)block.len) && !memchr(data, '\r', (size_t)block.len) &&
+             !memchr(data, '\0', (size_t)block.len); /* pandas 2 and 3 read a NUL differently */
     Py_ssize_t guess = block.len / 32 + 16; /* rows: a usual row is longer */
     if (simple && (!reserve(&csv.codes, 2 * guess) || !reserve(&csv.corners, 4 * guess)))
         simple = 0;
