@@ -76,15 +76,24 @@ _TEXT_CODES = _compiled_codes()
 COMPILED = _SCAN is not None
 
 
+def text_codes(values: np.ndarray) -> tuple[np.ndarray, list[object]] | None:
+    """A column (an object array) of texts and Nones as int64 codes and its distinct values in
+    order of first appearance, by the compiled part (neighbours, usually the very same object,
+    compared by identity first); None where it was not built or is turned off, or a value is
+    neither text nor None: the caller asks pandas."""
+    if not COMPILED or _TEXT_CODES is None:
+        return None
+    found = _TEXT_CODES(values.tolist())  # a list: read in place
+    if found is None:
+        return None
+    return np.frombuffer(found[0], dtype=np.int64), found[1]
+
+
 def distinct_values(values: np.ndarray) -> list[object]:
     """The distinct values of a column (an object array), in order of first appearance, as
-    pandas.unique gives them. A column of texts, usually one text many times over (label
-    attributes, job names), is looked at in compiled code where it was built."""
-    if COMPILED and _TEXT_CODES is not None:
-        found = _TEXT_CODES(values.tolist())
-        if found is not None:
-            return found[1]
-    return list(pd.unique(values))
+    pandas.unique gives them (label attributes, job names: one text many times over)."""
+    found = text_codes(values)
+    return found[1] if found is not None else list(pd.unique(values))
 
 
 #: A compiled run this long sends the Python reader back to taking one line at a time.

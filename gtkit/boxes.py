@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gtkit._parse import text_codes
 from gtkit.errors import GtkitError
 
 __all__ = [
@@ -250,31 +251,13 @@ def class_codes(labels: np.ndarray, references: np.ndarray) -> tuple[IntArray, I
 
 
 def _name_codes(names: np.ndarray) -> tuple[IntArray, np.ndarray]:
-    """Codes of names and the distinct names (jobs usually have one class, each box's name
-    often the very same object: the compiled part compares those by identity)."""
-    compiled = _compiled_text_codes()
-    found = compiled(names.tolist()) if compiled is not None else None  # a list: read in place
+    """Codes of names and the distinct names (jobs usually have one class)."""
+    found = text_codes(names) if COMPILED else None
     if found is not None:
         codes, distinct = found
-        return np.frombuffer(codes, dtype=np.int64), _objects(distinct)
+        return codes, np.array(distinct, dtype=object)  # texts and Nones: one dimension
     factorized, uniques = pd.factorize(names, use_na_sentinel=False)
-    return factorized.astype(np.int64), _objects(list(uniques))
-
-
-def _objects(values: Sequence[object]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
-def _compiled_text_codes() -> Callable[[object], tuple[bytes, list[object]] | None] | None:
-    if not COMPILED:
-        return None
-    try:
-        from gtkit._match import text_codes
-    except ImportError:  # installed where it could not be compiled
-        return None
-    return text_codes
+    return factorized.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
 def _compiled_scores() -> Callable[[int, _Side, _Side, int], bytes] | None:
