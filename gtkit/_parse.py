@@ -979,13 +979,20 @@ R = TypeVar("R")
 
 
 def map_blocks(
-    function: Callable[[T], R], items: Iterable[T], workers: int, *, threads: bool = False
+    function: Callable[[T], R],
+    items: Iterable[T],
+    workers: int | None = None,
+    *,
+    threads: bool = False,
 ) -> Iterator[R]:
-    """``map(function, items)`` in order, on ``workers`` processes (see :func:`_context`) when
-    there is more than one item, with at most two items per worker in flight (memory stays
-    bounded). With ``threads``, on threads of this process instead: for functions that spend
-    their time in compiled code without the GIL (the compiled readers), which then need no
-    pickling of their results and no second copy of them."""
+    """``map(function, items)`` in order, on ``workers`` processes (default
+    :func:`worker_count`; see :func:`_context`) when there is more than one item, with at most
+    two items per worker in flight (memory stays bounded). With ``threads``, on threads of this
+    process instead: for functions that spend their time in compiled code without the GIL (the
+    compiled readers), which then need no pickling of their results and no second copy of
+    them."""
+    if workers is None:
+        workers = worker_count(threads=threads)
     iterator = iter(items)
     first = next(iterator, None)
     if first is None:

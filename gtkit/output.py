@@ -59,7 +59,6 @@ from gtkit._parse import (
     shift,
     source_of,
     to_int,
-    worker_count,
 )
 from gtkit.errors import OutputError, Problem
 
@@ -267,7 +266,7 @@ class _Source:
             with Path(path).open("rb") as f:
                 threads = compiled_detection(f.read(_HEAD_BYTES))
             read = partial(parse_range, lenient=lenient)
-            return map_blocks(read, ranges, worker_count(threads=threads), threads=threads)
+            return map_blocks(read, ranges, threads=threads)
         bucket, key = parse_s3_uri(path)
         body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
         blocks = iter_blocks(body.iter_chunks(chunk_size=_CHUNK_BYTES))
@@ -277,7 +276,7 @@ class _Source:
         threads = compiled_detection(first[:_HEAD_BYTES])
         parse = partial(parse_block, lenient=lenient)
         everything = chain([first], blocks)
-        return map_blocks(parse, everything, worker_count(threads=threads), threads=threads)
+        return map_blocks(parse, everything, threads=threads)
 
     def full(self, relative: str) -> str:
         return join_uri(self.root, relative) if self.client else str(Path(self.root) / relative)

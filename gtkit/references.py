@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from gtkit._parse import file_ranges, map_blocks, worker_count
+from gtkit._parse import file_ranges, map_blocks
 from gtkit.errors import ReferenceLabelError
 from gtkit.output import read_manifest
 
@@ -286,7 +286,7 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
     try:
         threads = _compiled_csv() is not None  # it reads without the GIL
         ranges = file_ranges(str(p), _CSV_BLOCK)
-        found = list(map_blocks(read, ranges, worker_count(threads=threads), threads=threads))
+        found = list(map_blocks(read, ranges, threads=threads))
         if any(part is None for part in found):
             found = [read((str(p), 0, size), whole=True)]  # never None
     except OSError as exc:
