@@ -393,17 +393,17 @@ def _quality(
         label = pd.Series(index).map(given).to_numpy()
         scores = (label == pd.Series(file_name).map(truth).to_numpy()).astype(float)
     iteration = labeled.iteration[compared]
+    human = labeled.human[compared]
     result.scores = pd.DataFrame(
         {
             "index": index,
             "file_name": file_name,
-            "human": labeled.human[compared],
+            "human": human,
             "iteration": iteration.to_numpy(),
             "confidence": labeled.confidence[compared],
             "score": scores,
         }
     )
-    human = labeled.human[compared]
 
     def mean(values: np.ndarray) -> float | None:
         return float(values.mean()) if len(values) else None
