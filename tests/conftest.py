@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# The real Ground Truth files live beside the project (../shared), read in place, never copied.
-FIXTURES = Path(
-    os.environ.get("GTKIT_REAL_FIXTURES")
-    or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
-)
+# Real Ground Truth output files from public repositories, with their provenance (INDEX.tsv),
+# kept inside the project so that a fresh clone anywhere runs the tests that read them.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real"
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +28,5 @@ def _fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 @pytest.fixture
 def real_fixtures() -> Path:
-    """The read-only folder of real Ground Truth output files (``shared/fixtures/real``)."""
-    if not FIXTURES.is_dir():
-        pytest.fail(f"real fixtures not found at {FIXTURES} (set GTKIT_REAL_FIXTURES)")
+    """The folder of real Ground Truth output files (``tests/fixtures/real``); read, never written."""
     return FIXTURES
