@@ -24,7 +24,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
-from gtkit.manifest import iter_s3_uris, records_from_uris, write_manifest
+from gtkit._manifest import iter_s3_uris, records_from_uris, write_manifest
 
 
 def main(keys: int) -> None:

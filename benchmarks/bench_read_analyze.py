@@ -44,10 +44,10 @@ def run_phase(phase: str, manifest: Path, reference: Path) -> dict[str, float]:
     # Modules are imported before the clock starts: a kernel imports them once, not per read.
     import orjson
 
-    from gtkit.analysis import analyze
-    from gtkit.output import read_manifest
-    from gtkit.pricing import Pricing
-    from gtkit.references import read_open_images
+    from gtkit._analysis import analyze
+    from gtkit._output import read_manifest
+    from gtkit._pricing import Pricing
+    from gtkit._references import read_open_images
 
     start = time.perf_counter()
     if phase == "parse":

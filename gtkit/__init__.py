@@ -2,15 +2,19 @@
 
 Build input manifests and labeling-job requests, submit and follow jobs, read their output,
 and analyse cost and label quality, with or without an AWS account.
+
+Everything a notebook or pipeline calls is importable from ``gtkit`` itself; the modules
+behind it are private (``gtkit._output`` and so on) and may change. The offline emulator is
+the one public subpackage, ``gtkit.emulator`` (it needs the ``emulator`` extra, moto).
 """
 
-from __future__ import annotations
+from importlib import metadata as _metadata
 
-from importlib.metadata import PackageNotFoundError, version
-
-from gtkit.analysis import Analysis, analyze, read_describe, resolve_pricing
-from gtkit.client import LabelingJobClient, save_describe
-from gtkit.errors import (
+from gtkit._analysis import Analysis, analyze, pricing_from_describe, read_describe, resolve_pricing
+from gtkit._boxes import MATCHING_RULES, iou_matrix
+from gtkit._client import LabelingJobClient, save_describe
+from gtkit._demo import DemoResult, run_demo
+from gtkit._errors import (
     GtkitError,
     JobConflictError,
     JobError,
@@ -24,24 +28,53 @@ from gtkit.errors import (
     SpecError,
     UnknownRegionError,
 )
-from gtkit.export import to_augmented_manifest, to_coco, write_export
-from gtkit.manifest import check_manifest, iter_s3_uris, upload_folder, write_manifest
-from gtkit.output import JobOutput, read_manifest, read_output
-from gtkit.pricing import CostEstimate, Pricing, estimate_cost
-from gtkit.references import References, read_references
-from gtkit.spec import LabelingJobSpec, load_spec
-from gtkit.tasks import REGIONS, TASKS, TaskType, get_task
+from gtkit._export import EXPORT_FORMATS, to_augmented_manifest, to_coco, write_export
+from gtkit._manifest import (
+    ManifestReport,
+    UploadReport,
+    check_manifest,
+    iter_s3_uris,
+    upload_folder,
+    write_manifest,
+)
+from gtkit._output import JobOutput, read_manifest, read_output, read_seqlabel
+from gtkit._plots import (
+    plot_cost,
+    plot_counts,
+    plot_examples,
+    plot_quality_histogram,
+    plot_quality_vs_confidence,
+    plot_threshold_curve,
+)
+from gtkit._pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
+from gtkit._references import (
+    References,
+    read_coco,
+    read_cub,
+    read_gt_manifest,
+    read_open_images,
+    read_references,
+)
+from gtkit._report import render_report, write_report
+from gtkit._session import default_bucket, get_execution_role
+from gtkit._spec import LabelingJobSpec, load_spec
+from gtkit._tasks import REGIONS, TASKS, TaskType, get_task, public_workteam_arn
+from gtkit._worker_ui import render_template
 
 try:
-    __version__ = version("gtkit")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = _metadata.version("gtkit")
+except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "DEFAULT_OBJECT_FEE",
+    "EXPORT_FORMATS",
+    "MATCHING_RULES",
     "REGIONS",
     "TASKS",
     "Analysis",
     "CostEstimate",
+    "DemoResult",
     "GtkitError",
     "JobConflictError",
     "JobError",
@@ -51,6 +84,7 @@ __all__ = [
     "LabelingJobClient",
     "LabelingJobSpec",
     "ManifestError",
+    "ManifestReport",
     "OutputError",
     "OverwriteError",
     "Pricing",
@@ -60,22 +94,43 @@ __all__ = [
     "SpecError",
     "TaskType",
     "UnknownRegionError",
+    "UploadReport",
     "__version__",
     "analyze",
     "check_manifest",
+    "default_bucket",
     "estimate_cost",
+    "get_execution_role",
     "get_task",
+    "iou_matrix",
     "iter_s3_uris",
     "load_spec",
+    "plot_cost",
+    "plot_counts",
+    "plot_examples",
+    "plot_quality_histogram",
+    "plot_quality_vs_confidence",
+    "plot_threshold_curve",
+    "pricing_from_describe",
+    "public_workteam_arn",
+    "read_coco",
+    "read_cub",
     "read_describe",
+    "read_gt_manifest",
     "read_manifest",
+    "read_open_images",
     "read_output",
     "read_references",
+    "read_seqlabel",
+    "render_report",
+    "render_template",
     "resolve_pricing",
+    "run_demo",
     "save_describe",
     "to_augmented_manifest",
     "to_coco",
     "upload_folder",
     "write_export",
     "write_manifest",
+    "write_report",
 ]

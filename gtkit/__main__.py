@@ -2,6 +2,6 @@
 
 import sys
 
-from gtkit.cli import main
+from gtkit._cli import main
 
 sys.exit(main())

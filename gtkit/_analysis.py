@@ -1,7 +1,7 @@
 """How much did machine labels save, and how good are they? Per-iteration counts, cost in
 dollars, and label quality against reference labels (mIoU for boxes, accuracy for classes).
 
->>> from gtkit.pricing import Pricing
+>>> from gtkit._pricing import Pricing
 >>> p = Pricing(object_fee=0.08, workers=5, task_price=0.036)
 >>> round(p.cost(human_objects=608) , 2), round(p.cost(human_objects=0, machine_objects=392), 2)
 (158.08, 31.36)
@@ -20,11 +20,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from gtkit.boxes import MATCHING_RULES, class_codes, image_scores
-from gtkit.errors import GtkitError
-from gtkit.output import JobOutput
-from gtkit.pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit.references import References, file_names, image_positions
+from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
+from gtkit._errors import GtkitError
+from gtkit._output import JobOutput
+from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
+from gtkit._references import References, file_names, image_positions
 
 __all__ = [
     "Analysis",

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gtkit._errors import GtkitError
 from gtkit._parse import text_codes
-from gtkit.errors import GtkitError
 
 __all__ = [
     "MATCHING_RULES",

@@ -1,7 +1,7 @@
 """The ``gtkit`` command: a thin shell over the public API.
 
 Each subcommand parses its arguments, calls public functions a notebook could call, and prints.
-User mistakes (any :class:`~gtkit.errors.GtkitError`) print one message and exit with status 2.
+User mistakes (any :class:`~gtkit._errors.GtkitError`) print one message and exit with status 2.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtkit import __version__
-from gtkit.errors import GtkitError
+from gtkit._errors import GtkitError
 
 __all__ = ["build_parser", "main"]
 
@@ -30,7 +30,7 @@ def _emit_json(data: Any) -> None:
 
 # ---------------------------------------------------------------------- manifest
 def _manifest_build(args: argparse.Namespace) -> int:
-    from gtkit import manifest
+    from gtkit import _manifest as manifest
 
     extensions = args.ext or manifest.IMAGE_EXTENSIONS
     if args.text:
@@ -61,7 +61,7 @@ def _manifest_build(args: argparse.Namespace) -> int:
 
 
 def _manifest_check(args: argparse.Namespace) -> int:
-    from gtkit.manifest import check_manifest
+    from gtkit._manifest import check_manifest
 
     report = check_manifest(args.path, max_objects=args.max_objects)
     for problem in report.problems:
@@ -72,7 +72,7 @@ def _manifest_check(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- job
 def _job_plan(args: argparse.Namespace) -> int:
-    from gtkit.spec import load_spec
+    from gtkit._spec import load_spec
 
     spec = load_spec(args.config)
     request = spec.to_request()
@@ -101,8 +101,8 @@ def _job_plan(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- export
 def _export(args: argparse.Namespace) -> int:
-    from gtkit.export import write_export
-    from gtkit.output import read_output
+    from gtkit._export import write_export
+    from gtkit._output import read_output
 
     output = read_output(args.job_output, lenient=args.lenient)
     for problem in output.skipped:
@@ -116,9 +116,9 @@ def _export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- analysis
 def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from gtkit.analysis import analyze, read_describe, resolve_pricing
-    from gtkit.output import read_output
-    from gtkit.references import read_references
+    from gtkit._analysis import analyze, read_describe, resolve_pricing
+    from gtkit._output import read_output
+    from gtkit._references import read_references
 
     output = read_output(args.job_output, lenient=args.lenient)
     for problem in output.skipped:
@@ -150,7 +150,7 @@ def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from gtkit.report import headline
+    from gtkit._report import headline
 
     analysis, _, _ = _analysis_inputs(args)
     if args.json:
@@ -165,7 +165,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from gtkit.report import headline, write_report
+    from gtkit._report import headline, write_report
 
     analysis, output, reference = _analysis_inputs(args)
     path = write_report(
@@ -207,13 +207,13 @@ def _status_line(job: Any) -> str:
 
 
 def _job_client(args: argparse.Namespace) -> Any:
-    from gtkit.client import LabelingJobClient
+    from gtkit._client import LabelingJobClient
 
     return LabelingJobClient(region=getattr(args, "region", None))
 
 
 def _job_create(args: argparse.Namespace) -> int:
-    from gtkit.spec import load_spec
+    from gtkit._spec import load_spec
 
     spec = load_spec(args.config)
     job = _job_client(args).create(spec, short_instructions=args.instructions or "")
@@ -260,7 +260,7 @@ def _job_download(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gtkit.demo import main_cli
+    from gtkit._demo import main_cli
 
     return main_cli(args)
 

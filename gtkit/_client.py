@@ -19,8 +19,7 @@ import boto3
 import orjson
 from botocore.exceptions import ClientError
 
-from gtkit._io import atomic_writer, parse_s3_uri, s3_client, sagemaker_client
-from gtkit.errors import (
+from gtkit._errors import (
     GtkitError,
     JobConflictError,
     JobError,
@@ -28,8 +27,9 @@ from gtkit.errors import (
     JobNotFoundError,
     OverwriteError,
 )
-from gtkit.manifest import write_job_files
-from gtkit.spec import LabelingJobSpec
+from gtkit._io import atomic_writer, parse_s3_uri, s3_client, sagemaker_client
+from gtkit._manifest import write_job_files
+from gtkit._spec import LabelingJobSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -249,7 +249,7 @@ class LabelingJobClient:
     def download(self, name: str, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Download the job's whole output tree to ``out`` and save ``describe.json`` beside it.
 
-        Returns the folder (``out``), which ``gtkit.output.read_output`` and ``gtkit analyze``
+        Returns the folder (``out``), which ``gtkit._output.read_output`` and ``gtkit analyze``
         read. Existing files are never replaced unless ``overwrite`` is true.
         """
         job = self.describe(name)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gtkit.errors import GtkitError, OverwriteError
+from gtkit._errors import GtkitError, OverwriteError
 
 __all__ = ["DemoResult", "make_dataset", "run_demo"]
 
@@ -155,13 +155,13 @@ def _run(
 ) -> DemoResult | None:
     import boto3
 
-    from gtkit.analysis import analyze
-    from gtkit.client import LabelingJobClient
-    from gtkit.manifest import records_from_uris, upload_folder, write_manifest
-    from gtkit.output import read_output
-    from gtkit.references import read_coco
-    from gtkit.report import headline, write_report
-    from gtkit.spec import LabelingJobSpec
+    from gtkit._analysis import analyze
+    from gtkit._client import LabelingJobClient
+    from gtkit._manifest import records_from_uris, upload_folder, write_manifest
+    from gtkit._output import read_output
+    from gtkit._references import read_coco
+    from gtkit._report import headline, write_report
+    from gtkit._spec import LabelingJobSpec
 
     images = sorted((folder / "data" / "images").iterdir())
     name = "gtkit-demo-birds" if not real else f"gtkit-demo-birds-{os.getpid()}"

@@ -16,14 +16,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from gtkit._errors import GtkitError, OverwriteError
 from gtkit._io import atomic_writer
-from gtkit.errors import GtkitError, OverwriteError
-from gtkit.output import JobOutput
-from gtkit.references import file_name
+from gtkit._output import JobOutput
+from gtkit._references import file_name
 
-__all__ = ["FORMATS", "to_augmented_manifest", "to_coco", "write_export"]
+__all__ = ["EXPORT_FORMATS", "to_augmented_manifest", "to_coco", "write_export"]
 
-FORMATS = ("coco", "yolo", "voc")
+EXPORT_FORMATS = ("coco", "yolo", "voc")
 
 
 def _detection(output: JobOutput, attribute: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -140,8 +140,8 @@ def write_export(
     file per image (empty for images with no boxes) and ``classes.txt``; VOC writes one XML per
     image. Returns the path written.
     """
-    if fmt not in FORMATS:
-        raise GtkitError(f"format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise GtkitError(f"format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
     target = Path(out)
     if fmt == "coco":
         data = to_coco(output, attribute=attribute)

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from gtkit.errors import GtkitError, OverwriteError
+from gtkit._errors import GtkitError, OverwriteError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import ClientError
 
+from gtkit._errors import ManifestError, OverwriteError, Problem
 from gtkit._io import (
     atomic_writer,
     is_s3,
@@ -30,12 +31,11 @@ from gtkit._io import (
     s3_client,
     upload_file_safely,
 )
-from gtkit.errors import ManifestError, OverwriteError, Problem
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from gtkit.spec import LabelingJobSpec
+    from gtkit._spec import LabelingJobSpec
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -328,7 +328,7 @@ def write_job_files(
     ``overwrite`` is true; with ``keep_identical``, files already there with the same content
     are fine (a retried create).
     """
-    from gtkit.worker_ui import render_template
+    from gtkit._worker_ui import render_template
 
     spec.check()
     s3 = s3_client(client=client)

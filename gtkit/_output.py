@@ -38,6 +38,7 @@ import orjson
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from gtkit._errors import OutputError, Problem
 from gtkit._io import is_s3, join_uri, parse_s3_uri, s3_client
 from gtkit._parse import (
     BOX_COLUMNS,
@@ -60,7 +61,6 @@ from gtkit._parse import (
     source_of,
     to_int,
 )
-from gtkit.errors import OutputError, Problem
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

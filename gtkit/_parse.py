@@ -1,4 +1,4 @@
-"""Manifest lines to columns: the hot path under :mod:`gtkit.output`.
+"""Manifest lines to columns: the hot path under :mod:`gtkit._output`.
 
 A block of output-manifest lines (bytes that end at a line boundary) becomes a :class:`Block` of
 numpy columns, on threads of this process or in worker processes (:func:`map_blocks`), so that

@@ -1,4 +1,4 @@
-"""Plots of an :class:`~gtkit.analysis.Analysis`, each a function returning its Figure.
+"""Plots of an :class:`~gtkit._analysis.Analysis`, each a function returning its Figure.
 
 Every function takes an optional ``ax=`` to draw into, never calls ``plt.show()`` and never
 changes global settings. They use matplotlib's object API, so they work headless.
@@ -15,9 +15,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from gtkit.analysis import Analysis
-from gtkit.output import JobOutput
-from gtkit.references import References, file_name
+from gtkit._analysis import Analysis
+from gtkit._output import JobOutput
+from gtkit._references import References, file_name
 
 __all__ = [
     "plot_cost",

@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from gtkit._errors import ReferenceLabelError
+from gtkit._output import read_manifest
 from gtkit._parse import file_ranges, map_blocks
-from gtkit.errors import ReferenceLabelError
-from gtkit.output import read_manifest
 
 __all__ = [
     "References",

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gtkit._analysis import Analysis
 from gtkit._io import atomic_writer
-from gtkit.analysis import Analysis
-from gtkit.output import JobOutput
-from gtkit.plots import (
+from gtkit._output import JobOutput
+from gtkit._plots import (
     plot_cost,
     plot_counts,
     plot_examples,
@@ -22,7 +22,7 @@ from gtkit.plots import (
     plot_quality_vs_confidence,
     plot_threshold_curve,
 )
-from gtkit.references import References
+from gtkit._references import References
 
 __all__ = ["headline", "render_report", "write_report"]
 

@@ -11,7 +11,7 @@ import importlib.util
 
 import boto3
 
-from gtkit.errors import GtkitError
+from gtkit._errors import GtkitError
 
 __all__ = ["default_bucket", "get_execution_role", "has_sagemaker_sdk"]
 

@@ -28,9 +28,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from gtkit.errors import Problem, SpecError
-from gtkit.pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
-from gtkit.tasks import (
+from gtkit._errors import Problem, SpecError
+from gtkit._pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
+from gtkit._tasks import (
     LAMBDA_ACCOUNTS,
     REGIONS,
     TASKS,

@@ -19,7 +19,7 @@ from decimal import Decimal
 from enum import Enum
 from types import MappingProxyType
 
-from gtkit.errors import Problem, SpecError, UnknownRegionError
+from gtkit._errors import Problem, SpecError, UnknownRegionError
 
 __all__ = [
     "ALGORITHM_ACCOUNT",

@@ -11,8 +11,8 @@ import html
 import re
 from importlib import resources
 
-from gtkit.errors import Problem, SpecError
-from gtkit.tasks import TASKS, get_task
+from gtkit._errors import Problem, SpecError
+from gtkit._tasks import TASKS, get_task
 
 __all__ = ["liquid_variables", "render_template", "template_source"]
 

@@ -12,20 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtkit.analysis import analyze, resolve_pricing
-from gtkit.boxes import iou_matrix
-from gtkit.cli import main
-from gtkit.errors import GtkitError
-from gtkit.output import read_manifest, read_output
-from gtkit.pricing import Pricing
-from gtkit.references import (
+from gtkit._analysis import analyze, resolve_pricing
+from gtkit._boxes import iou_matrix
+from gtkit._cli import main
+from gtkit._errors import GtkitError
+from gtkit._output import read_manifest, read_output
+from gtkit._pricing import Pricing
+from gtkit._references import (
     read_coco,
     read_cub,
     read_gt_manifest,
     read_open_images,
     read_references,
 )
-from gtkit.report import write_report
+from gtkit._report import write_report
 
 from .blog_tree import JOB, write_blog_tree, write_coco
 

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-from gtkit import boxes
-from gtkit.boxes import image_scores, iou_matrix, match_optimal, match_tutorial
-from gtkit.errors import GtkitError
+from gtkit import _boxes as boxes
+from gtkit._boxes import image_scores, iou_matrix, match_optimal, match_tutorial
+from gtkit._errors import GtkitError
 
 
 @pytest.fixture(params=["compiled", "numpy"])

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gtkit.cli import main
-from gtkit.demo import make_dataset, run_demo
-from gtkit.errors import GtkitError, OverwriteError
-from gtkit.references import read_coco
+from gtkit._cli import main
+from gtkit._demo import make_dataset, run_demo
+from gtkit._errors import GtkitError, OverwriteError
+from gtkit._references import read_coco
 
 
 def test_dataset_is_seeded_and_its_boxes_lie_inside_the_pictures(tmp_path: Path) -> None:

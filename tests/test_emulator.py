@@ -14,15 +14,15 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from gtkit.analysis import analyze
-from gtkit.cli import main
-from gtkit.client import LabelingJobClient
+from gtkit._analysis import analyze
+from gtkit._cli import main
+from gtkit._client import LabelingJobClient
+from gtkit._errors import JobConflictError, JobFailedError, JobNotFoundError
+from gtkit._manifest import iter_s3_uris, records_from_uris, write_manifest
+from gtkit._output import read_output
+from gtkit._references import read_coco
+from gtkit._spec import LabelingJobSpec
 from gtkit.emulator import emulate
-from gtkit.errors import JobConflictError, JobFailedError, JobNotFoundError
-from gtkit.manifest import iter_s3_uris, records_from_uris, write_manifest
-from gtkit.output import read_output
-from gtkit.references import read_coco
-from gtkit.spec import LabelingJobSpec
 
 from .blog_tree import write_blog_tree, write_coco
 

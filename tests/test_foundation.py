@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import boto3
@@ -12,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 import gtkit
-from gtkit.cli import main
+from gtkit._cli import main
 
 
 def test_version_matches_installed_metadata(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,21 +65,24 @@ def test_error_tree_has_one_base() -> None:
 
 
 def test_public_surface_is_pinned() -> None:
-    assert sorted(gtkit.__all__, key=str.casefold) == sorted(
-        [
-            "REGIONS", "TASKS", "Analysis", "CostEstimate", "GtkitError", "JobConflictError",
-            "JobError", "JobFailedError", "JobNotFoundError", "JobOutput", "LabelingJobClient",
-            "LabelingJobSpec", "ManifestError", "OutputError", "OverwriteError", "Pricing",
-            "Problem", "ReferenceLabelError", "References", "SpecError", "TaskType",
-            "UnknownRegionError", "__version__", "analyze", "check_manifest", "estimate_cost",
-            "get_task", "iter_s3_uris", "load_spec", "read_describe", "read_manifest",
-            "read_output", "read_references", "resolve_pricing", "save_describe",
-            "to_augmented_manifest", "to_coco", "upload_folder", "write_export", "write_manifest",
-        ],
-        key=str.casefold,
-    )  # fmt: skip
+    """``__all__`` is exactly the package's public names: nothing public is left out of it, and
+    it names nothing that is not there (private modules, imported as ``gtkit._x``, excluded)."""
+    public = {
+        name
+        for name, value in vars(gtkit).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public | {"__version__"} == set(gtkit.__all__)
+    assert len(set(gtkit.__all__)) == len(gtkit.__all__), "a name listed twice"
     for name in gtkit.__all__:
         assert hasattr(gtkit, name), name
+
+
+def test_implementation_modules_are_private() -> None:
+    """Every module of the package but the emulator subpackage is ``_``-prefixed."""
+    package = Path(gtkit.__file__).parent
+    modules = sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
+    assert modules and all(m.startswith("_") for m in modules), modules
 
 
 def test_importing_gtkit_does_not_install_the_emulator() -> None:

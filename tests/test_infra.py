@@ -11,12 +11,12 @@ import boto3
 import pytest
 import yaml
 
-from gtkit.client import LabelingJobClient
+from gtkit._client import LabelingJobClient
+from gtkit._manifest import records_from_uris, write_manifest
+from gtkit._output import read_output
+from gtkit._spec import LabelingJobSpec
+from gtkit._tasks import LAMBDA_ACCOUNTS
 from gtkit.emulator import emulate
-from gtkit.manifest import records_from_uris, write_manifest
-from gtkit.output import read_output
-from gtkit.spec import LabelingJobSpec
-from gtkit.tasks import LAMBDA_ACCOUNTS
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "ground-truth.yaml"
 

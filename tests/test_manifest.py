@@ -19,9 +19,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
-from gtkit.cli import main
-from gtkit.errors import OverwriteError
-from gtkit.manifest import (
+from gtkit._cli import main
+from gtkit._errors import OverwriteError
+from gtkit._manifest import (
     check_manifest,
     iter_s3_uris,
     records_from_texts,
@@ -30,9 +30,9 @@ from gtkit.manifest import (
     write_job_files,
     write_manifest,
 )
-from gtkit.spec import LabelingJobSpec
-from gtkit.tasks import TASKS
-from gtkit.worker_ui import liquid_variables, render_template, template_source
+from gtkit._spec import LabelingJobSpec
+from gtkit._tasks import TASKS
+from gtkit._worker_ui import liquid_variables, render_template, template_source
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from pycocotools.coco import COCO
 
-from gtkit.cli import main
-from gtkit.errors import GtkitError, OutputError
-from gtkit.export import to_augmented_manifest, to_coco, write_export
-from gtkit.output import parse_creation_dates, read_manifest, read_output, read_seqlabel
+from gtkit._cli import main
+from gtkit._errors import GtkitError, OutputError
+from gtkit._export import to_augmented_manifest, to_coco, write_export
+from gtkit._output import parse_creation_dates, read_manifest, read_output, read_seqlabel
 
 from .blog_tree import JOB, PLAN, write_blog_tree
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from gtkit import _parse
-from gtkit.errors import OutputError
-from gtkit.output import JobOutput, read_manifest
+from gtkit._errors import OutputError
+from gtkit._output import JobOutput, read_manifest
 
 from .test_output import manifests
 
@@ -216,10 +216,10 @@ def _die(part: tuple[str, int, int], lenient: bool) -> None:
 def test_a_worker_that_dies_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gtkit.output
+    import gtkit._output
 
     path = classification_manifest(tmp_path, 100)
-    monkeypatch.setattr(gtkit.output, "parse_range", _die)
+    monkeypatch.setattr(gtkit._output, "parse_range", _die)
     got = read_with(path, monkeypatch, block=500, workers=2, lenient=False)
     assert isinstance(got, str)
     assert "a worker process reading it died" in got and "GTKIT_WORKERS=1" in got
@@ -302,7 +302,7 @@ def test_detection_manifests_are_read_on_threads_alike(
         pools.append(threads)
         return real(*args, threads=threads)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("gtkit.output.map_blocks", spy)
+    monkeypatch.setattr("gtkit._output.map_blocks", spy)
     threaded = read_with(path, monkeypatch, block=8192, workers=2, lenient=False)
     assert pools == [True]
     assert_same(general, threaded)

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gtkit import references
-from gtkit.errors import ReferenceLabelError
-from gtkit.references import read_open_images
+from gtkit import _references as references
+from gtkit._errors import ReferenceLabelError
+from gtkit._references import read_open_images
 
 
 def _write(path: Path, rows: int) -> pd.DataFrame:

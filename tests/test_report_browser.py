@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gtkit.analysis import analyze
-from gtkit.output import read_output
-from gtkit.pricing import Pricing
-from gtkit.references import read_coco
-from gtkit.report import write_report
+from gtkit._analysis import analyze
+from gtkit._output import read_output
+from gtkit._pricing import Pricing
+from gtkit._references import read_coco
+from gtkit._report import write_report
 
 from .blog_tree import JOB, write_blog_tree, write_coco
 

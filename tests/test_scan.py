@@ -190,7 +190,8 @@ def test_without_the_compiled_parts_gtkit_reads_the_same(monkeypatch: pytest.Mon
     # As where gtkit was installed without a C compiler: the imports fail, Python reads.
     import sys
 
-    from gtkit import boxes, references
+    from gtkit import _boxes as boxes
+    from gtkit import _references as references
 
     data = b"\n".join([_usual] * 5)
     compiled = parse(data, compiled=True, lenient=False)

@@ -12,9 +12,9 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from gtkit.errors import SpecError, UnknownRegionError
-from gtkit.spec import LabelingJobSpec, load_spec, spec_from_dict
-from gtkit.tasks import LAMBDA_ACCOUNTS, REGIONS, TASKS, AttributeRule, check_region, get_task
+from gtkit._errors import SpecError, UnknownRegionError
+from gtkit._spec import LabelingJobSpec, load_spec, spec_from_dict
+from gtkit._tasks import LAMBDA_ACCOUNTS, REGIONS, TASKS, AttributeRule, check_region, get_task
 
 _MODEL = botocore.session.get_session().get_service_model("sagemaker")
 _CREATE = _MODEL.operation_model("CreateLabelingJob").input_shape

@@ -22,10 +22,10 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from gtkit._errors import GtkitError
+from gtkit._references import References, read_references
 from gtkit.emulator._service import SUPPORTED_TASKS, Backend, activate, deactivate, install_hook
 from gtkit.emulator._simulation import ModelBehaviour, Workforce
-from gtkit.errors import GtkitError
-from gtkit.references import References, read_references
 
 __all__ = ["SUPPORTED_TASKS", "Emulator", "ModelBehaviour", "Workforce", "emulate"]
 
@@ -47,7 +47,7 @@ def emulate(
     """Run Ground Truth offline for the duration of the ``with`` block.
 
     ``references``: the labels simulated workers copy (with noise): a COCO JSON path, any file
-    :func:`gtkit.references.read_references` reads, or a :class:`References`. Objects are
+    :func:`gtkit._references.read_references` reads, or a :class:`References`. Objects are
     matched by file name (the basename of ``source-ref``); one without a reference fails with a
     reason naming it. ``moto=False`` leaves starting moto to the caller (e.g. an outer
     ``mock_aws()``). Yields the emulator, whose ``jobs`` can be inspected.

@@ -25,6 +25,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 
+from gtkit._references import References
+from gtkit._spec import LabelingJobSpec
+from gtkit._tasks import public_workteam_arn
 from gtkit.emulator._simulation import (
     JobState,
     ModelBehaviour,
@@ -33,9 +36,6 @@ from gtkit.emulator._simulation import (
     finish,
     step,
 )
-from gtkit.references import References
-from gtkit.spec import LabelingJobSpec
-from gtkit.tasks import public_workteam_arn
 
 SUPPORTED_TASKS = ("bounding-box", "image-classification")
 _OPERATIONS = ("CreateLabelingJob", "DescribeLabelingJob", "ListLabelingJobs", "StopLabelingJob")

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from gtkit.boxes import iou_matrix
+from gtkit._boxes import iou_matrix
 
 FloatArray = npt.NDArray[np.float64]
 Writer = Callable[[str, bytes], None]
