@@ -5,9 +5,8 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint typecheck unit bench clean
 
-# Re-install (and rebuild the compiled reader) whenever these change; the stamp keeps repeat
-# runs fast.
-$(VENV)/.installed: pyproject.toml setup.py gtkit/_scan.c gtkit/_match.c
+# Re-install whenever the project file changes; the stamp keeps repeat runs fast.
+$(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "gtkit needs Python 3.10 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

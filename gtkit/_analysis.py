@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit._errors import GtkitError
 from gtkit._output import JobOutput
 from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit._references import References, file_names, image_positions
+from gtkit._references import References, file_names
 
 __all__ = [
     "Analysis",
@@ -283,7 +285,7 @@ class _Labeled:
     rows: np.ndarray | slice
     failed: int
     index: np.ndarray
-    source: np.ndarray
+    source: pd.Series  # the objects' sources (texts stay in their column: no object per row)
     human: np.ndarray  # bool; an object without human-annotated counts as human
     iteration: pd.api.extensions.ExtensionArray  # Int64, NA where unknown
     confidence: np.ndarray  # float64, NaN where unknown
@@ -292,24 +294,23 @@ class _Labeled:
     @classmethod
     def of(cls, view: JobOutput) -> _Labeled:
         objects = view.objects
-        failed = objects["failure_reason"].to_numpy(dtype=object)
-        ok = pd.isna(failed)
+        ok = objects["failure_reason"].isna().to_numpy()
         rows: np.ndarray | slice = slice(None) if ok.all() else np.flatnonzero(ok)
         index = objects["index"].to_numpy(dtype=np.int64)[rows]
         return cls(
             rows=rows,
             failed=int(len(ok) - ok.sum()),
             index=index,
-            source=objects["source"].to_numpy(dtype=object)[rows],
+            source=objects["source"].iloc[rows].reset_index(drop=True),
             human=objects["human"].to_numpy(dtype=bool, na_value=True)[rows],
             iteration=objects["iteration"].array[rows],
             confidence=objects["confidence"].to_numpy(dtype=np.float64, na_value=np.nan)[rows],
             boxes=_boxes_per_object(index, view.boxes["index"].to_numpy(dtype=np.int64)),
         )
 
-    def take(self, column: pd.Series) -> np.ndarray:
+    def take(self, column: pd.Series) -> pd.Series:
         """Another column of the objects table at these objects' rows."""
-        out: np.ndarray = column.to_numpy(dtype=object)[self.rows]
+        out: pd.Series = column.iloc[self.rows].reset_index(drop=True)
         return out
 
 
@@ -360,24 +361,22 @@ def _per_iteration(labeled: _Labeled, prices: Pricing | None) -> pd.DataFrame:
     return iterations
 
 
-def _first_text(values: np.ndarray, *, last: bool = False) -> str | None:
-    """The first (or last) text among ``values``, looked for a stretch at a time from that end
-    (it is nearly always the very first value looked at)."""
-    ordered = values[::-1] if last else values  # a view
-    for start in range(0, len(ordered), 4096):
-        for value in ordered[start : start + 4096].tolist():
-            if isinstance(value, str):
-                return value
-    return None
+def _first_text(values: pd.Series, *, last: bool = False) -> str | None:
+    """The first (or last) text of a column, None where it has none."""
+    found = values.last_valid_index() if last else values.first_valid_index()
+    return None if found is None else str(values[found])
 
 
 def _quality(
     result: Analysis, labeled: _Labeled, view: JobOutput, ref: References, matching: str
 ) -> None:
     box_image, image_names = ref.image_codes()
-    image = image_positions(image_names, labeled.source)
+    names = file_names(labeled.source)
+    found = pc.index_in(names, value_set=pa.array(image_names, type=pa.string()))
+    image = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     has_ref = image >= 0
-    result.unmatched_objects = sorted(file_names(labeled.source[~has_ref]).dropna())
+    unmatched = pc.drop_null(names.filter(pa.array(~has_ref)))
+    result.unmatched_objects = sorted(unmatched.to_pylist())
     seen = np.zeros(len(image_names), dtype=bool)
     seen[image[has_ref]] = True
     result.unmatched_references = sorted(image_names[~seen].tolist())
@@ -464,8 +463,7 @@ def _box_scores(
         _to_pixels(r_xywh, r_img, normalized, l_img, sizes, n)
     del normalized
     l_class, r_class = class_codes(
-        label_boxes["class_name"].to_numpy(dtype=object)[l_rows],
-        ref.boxes["class_name"].to_numpy(dtype=object)[r_rows],
+        label_boxes["class_name"].iloc[l_rows], ref.boxes["class_name"].iloc[r_rows]
     )
     return image_scores(
         n,

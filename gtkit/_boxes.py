@@ -18,7 +18,7 @@ Boxes of different classes never match. Both sets empty scores 1; exactly one em
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import permutations
 from typing import Literal
 
@@ -27,7 +27,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from gtkit._errors import GtkitError
-from gtkit._parse import text_codes
 
 __all__ = [
     "MATCHING_RULES",
@@ -196,27 +195,15 @@ def image_scores(
 
     ``*_image`` give each box's image (0 to n_images - 1); ``*_class`` are integer class codes
     (boxes of different codes never match); boxes are (k, 4) ``left, top, width, height`` in
-    pixels, or those four columns (a table's own columns: no copy). Under the optimal rule the
-    compiled matcher (``gtkit._match``, where it was built) scores images of up to 720
-    one-to-one assignments; otherwise images of the same box counts are matched together in
-    numpy. Larger images fall back to a per-image assignment.
+    pixels, or those four columns (a table's own columns: no copy). Images with the same box
+    counts are matched together in numpy; an image whose optimal matching would need more
+    than 720 assignments to try is matched on its own (the Hungarian algorithm).
     """
     if matching not in MATCHING_RULES:
         raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
     for image in (label_image, ref_image):
         if len(image) and not 0 <= int(np.min(image)) <= int(np.max(image)) < n_images:
             raise GtkitError(f"a box's image is out of range (0 to {n_images - 1})")
-    compiled = _compiled_scores()
-    if matching == "optimal" and compiled is not None:
-        label = _side(label_image, label_boxes, label_class)
-        ref = _side(ref_image, ref_boxes, ref_class)
-        # Sums of a few IoUs come out in C's order, which may differ from numpy's in the last bit.
-        found = compiled(n_images, label, ref, _BRUTE_FORCE_MAX)
-        scores: FloatArray = np.frombuffer(found, dtype=np.float64).copy()
-        left = np.flatnonzero(np.isnan(scores))  # images of too many boxes: see _numpy_scores
-        if len(left):
-            scores[left] = _some_images(left, n_images, label, ref)
-        return scores
     return _numpy_scores(
         n_images, label_image, _array(label_boxes), label_class, ref_image, _array(ref_boxes),
         ref_class, label_confidence=label_confidence, matching=matching,
@@ -233,16 +220,10 @@ def _array(boxes: Boxes) -> FloatArray:
     return out.reshape(-1, 4)
 
 
-#: Whether the compiled matcher is used, where it was built (tests turn it off to compare).
-COMPILED = True
-
-_Side = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, IntArray]
-
-
-def class_codes(labels: np.ndarray, references: np.ndarray) -> tuple[IntArray, IntArray]:
-    """Class names of label and reference boxes (object arrays of text or None) as int64
-    codes, one code per name across both sides: boxes are matched by class name, and a code
-    compares in one instruction. None is a name like any other."""
+def class_codes(labels: pd.Series, references: pd.Series) -> tuple[IntArray, IntArray]:
+    """Class names of label and reference boxes (columns of texts, categories or not) as
+    int64 codes, one code per name across both sides: boxes are matched by class name, and a
+    code compares in one instruction. A missing name is a name like any other."""
     l_codes, l_names = _name_codes(labels)
     r_codes, r_names = _name_codes(references)
     both = pd.factorize(np.concatenate([l_names, r_names]), use_na_sentinel=False)[0]
@@ -250,56 +231,16 @@ def class_codes(labels: np.ndarray, references: np.ndarray) -> tuple[IntArray, I
     return shared[: len(l_names)][l_codes], shared[len(l_names) :][r_codes]
 
 
-def _name_codes(names: np.ndarray) -> tuple[IntArray, np.ndarray]:
-    """Codes of names and the distinct names (jobs usually have one class)."""
-    found = text_codes(names) if COMPILED else None
-    if found is not None:
-        codes, distinct = found
-        return codes, np.array(distinct, dtype=object)  # texts and Nones: one dimension
-    factorized, uniques = pd.factorize(names, use_na_sentinel=False)
+def _name_codes(names: pd.Series) -> tuple[IntArray, np.ndarray]:
+    """Codes of names and the distinct names (a missing name last), from a category's own
+    codes where the column is one (no name is hashed per box)."""
+    if isinstance(names.dtype, pd.CategoricalDtype):
+        codes = names.cat.codes.to_numpy(dtype=np.int64)
+        distinct = np.asarray([*names.cat.categories, None], dtype=object)
+        codes[codes < 0] = len(distinct) - 1
+        return codes, distinct
+    factorized, uniques = pd.factorize(names.to_numpy(dtype=object), use_na_sentinel=False)
     return factorized.astype(np.int64), np.asarray(uniques, dtype=object)
-
-
-def _compiled_scores() -> Callable[[int, _Side, _Side, int], bytes] | None:
-    if not COMPILED:
-        return None
-    try:
-        from gtkit._match import optimal_scores
-    except ImportError:  # installed where it could not be compiled
-        return None
-    return optimal_scores
-
-
-def _side(image: IntArray, boxes: Boxes, classes: IntArray) -> _Side:
-    """One side's boxes as the compiled matcher takes them: columns (views where they can be)."""
-    if isinstance(boxes, np.ndarray):
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        left, top, width, height = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    else:
-        left, top, width, height = (np.asarray(c, dtype=np.float64) for c in boxes)
-    return (
-        np.asarray(image, dtype=np.int64),
-        left,
-        top,
-        width,
-        height,
-        np.asarray(classes, dtype=np.int64),
-    )
-
-
-def _some_images(images: IntArray, n_images: int, label: _Side, ref: _Side) -> FloatArray:
-    """:func:`_numpy_scores` of some images only, numbered 0 to len(images) - 1."""
-    number = np.full(n_images, -1, dtype=np.int64)
-    number[images] = np.arange(len(images))
-
-    def pick(side: _Side) -> tuple[IntArray, FloatArray, IntArray]:
-        image, left, top, width, height, classes = side
-        keep = np.flatnonzero(number[image] >= 0)
-        boxes = _array([left[keep], top[keep], width[keep], height[keep]])
-        return number[image[keep]], boxes, classes[keep]
-
-    (li, lb, lc), (ri, rb, rc) = pick(label), pick(ref)
-    return _numpy_scores(len(images), li, lb, lc, ri, rb, rc, matching="optimal")
 
 
 def _numpy_scores(

@@ -99,14 +99,19 @@ def _job_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_problems(output: Any) -> None:
+    """Every problem the reader found, on standard error (skipped lines among them)."""
+    for problem in output.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------- export
 def _export(args: argparse.Namespace) -> int:
     from gtkit._export import write_export
     from gtkit._output import read_output
 
     output = read_output(args.job_output, lenient=args.lenient)
-    for problem in output.skipped:
-        print(f"skipped {problem}", file=sys.stderr)
+    _report_problems(output)
     path = write_export(
         output, args.format, args.out, attribute=args.attribute, overwrite=args.overwrite
     )
@@ -121,8 +126,7 @@ def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from gtkit._references import read_references
 
     output = read_output(args.job_output, lenient=args.lenient)
-    for problem in output.skipped:
-        print(f"skipped {problem}", file=sys.stderr)
+    _report_problems(output)
     describe_path = args.describe
     if describe_path is None and not args.job_output.startswith("s3://"):
         saved = Path(args.job_output) / "describe.json"

@@ -41,10 +41,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input: where (a field name, or ``file:line``) and what."""
+    """One thing wrong with an input: where (a field name, or ``file:line``) and what.
+
+    ``kind`` sorts problems a reader reports: ``"skipped"`` (a line or file not read, reading
+    leniently), ``"value"`` (a value read as unknown: a date that is no date, say) and
+    ``"note"`` (read, but worth a look); empty elsewhere.
+    """
 
     where: str
     message: str
+    kind: str = ""
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"

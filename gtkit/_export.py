@@ -8,6 +8,7 @@ kept where the format has room (COCO ``score`` and ``human_annotated``).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.sax.saxutils import escape
@@ -19,9 +20,8 @@ import pandas as pd
 from gtkit._errors import GtkitError, OverwriteError
 from gtkit._io import atomic_writer
 from gtkit._output import JobOutput
-from gtkit._references import file_name
 
-__all__ = ["EXPORT_FORMATS", "to_augmented_manifest", "to_coco", "write_export"]
+__all__ = ["EXPORT_FORMATS", "image_names", "to_augmented_manifest", "to_coco", "write_export"]
 
 EXPORT_FORMATS = ("coco", "yolo", "voc")
 
@@ -54,15 +54,59 @@ def _categories(boxes: pd.DataFrame) -> list[tuple[int, str]]:
     ]
 
 
-def _image_sizes(images: pd.DataFrame, boxes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    first = boxes.drop_duplicates("index").set_index("index")
-    width = images["index"].map(first["image_width"]).to_numpy(dtype="float64", na_value=np.nan)
-    height = images["index"].map(first["image_height"]).to_numpy(dtype="float64", na_value=np.nan)
+def _image_sizes(images: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's width and height (pixels) from its line's ``image_size``, boxes or not."""
+    width = images["image_width"].to_numpy(dtype="float64", na_value=np.nan)
+    height = images["image_height"].to_numpy(dtype="float64", na_value=np.nan)
     return width, height
 
 
-def _file_name(source: object, index: int) -> str:
-    return file_name(source) or f"object-{index}"
+def _path_parts(source: object) -> list[str]:
+    """The folders and file name of a source-ref, without its scheme, with no part that could
+    lead out of an export folder (empty, ``.``, ``..``) or end a file name early (NUL)."""
+    if not isinstance(source, str) or not source.strip():
+        return []
+    path = source.strip().split("://", 1)[-1]
+    return [
+        p.replace("\0", "") for p in path.split("/") if p.replace("\0", "") not in ("", ".", "..")
+    ]
+
+
+def image_names(sources: Sequence[object], indexes: Sequence[int]) -> list[str]:
+    """A name for each image, unique within one export: its file name, with as many of the
+    folders above it as tell it from another image of the same file name (``a/0001.jpg``,
+    ``b/0001.jpg``); an image listed twice gets its object index after the stem of every
+    listing but the first; an object with no source is ``object-<index>``.
+
+    >>> image_names(["s3://b/a/1.jpg", "s3://b/c/1.jpg", "s3://b/2.jpg", "s3://b/2.jpg"],
+    ...             [0, 1, 2, 3])
+    ['a/1.jpg', 'c/1.jpg', '2.jpg', '2-3.jpg']
+    """
+    parts = [_path_parts(s) or [f"object-{i}"] for s, i in zip(sources, indexes, strict=True)]
+    depth = [1] * len(parts)
+    names = [p[-1] for p in parts]
+    while True:
+        sources_of: dict[str, set[tuple[str, ...]]] = {}
+        for p, name in zip(parts, names, strict=True):
+            sources_of.setdefault(name, set()).add(tuple(p))
+        clashing = [
+            k for k, name in enumerate(names)
+            if len(sources_of[name]) > 1 and depth[k] < len(parts[k])
+        ]  # fmt: skip
+        if not clashing:
+            break
+        for k in clashing:
+            depth[k] += 1
+            names[k] = "/".join(parts[k][-depth[k] :])
+    seen: set[str] = set()
+    for k, name in enumerate(names):
+        if name in seen:
+            stem, dot, extension = name.rpartition(".")
+            names[k] = (
+                f"{stem}-{indexes[k]}.{extension}" if dot and stem else f"{name}-{indexes[k]}"
+            )
+        seen.add(names[k])
+    return names
 
 
 def to_coco(output: JobOutput, *, attribute: str | None = None) -> dict[str, Any]:
@@ -73,16 +117,20 @@ def to_coco(output: JobOutput, *, attribute: str | None = None) -> dict[str, Any
     none) and ``human_annotated``.
     """
     images, boxes = _detection(output, attribute)
-    width, height = _image_sizes(images, boxes)
+    width, height = _image_sizes(images)
+    indexes = images["index"].tolist()
+    sources = images["source"].tolist()
     coco_images = [
         {
             "id": int(i) + 1,
-            "file_name": _file_name(src, int(i)),
+            "file_name": name,
             "width": int(w) if w == w else 0,
             "height": int(h) if h == h else 0,
             "source_ref": src,
         }
-        for i, src, w, h in zip(images["index"], images["source"], width, height, strict=True)
+        for i, name, src, w, h in zip(
+            indexes, image_names(sources, indexes), sources, width, height, strict=True
+        )
     ]
     human = dict(zip(images["index"], images["human"], strict=True))
     b = boxes
@@ -149,23 +197,21 @@ def write_export(
             f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
         return target
     images, boxes = _detection(output, attribute)
-    width, height = _image_sizes(images, boxes)
+    width, height = _image_sizes(images)
     categories = _categories(boxes)
-    grouped = dict(tuple(boxes.groupby("index")))
-    stems = [
-        PurePosixPath(_file_name(s, int(i))).stem
-        for i, s in zip(images["index"], images["source"], strict=True)
-    ]
+    grouped = dict(tuple(boxes.groupby("index", observed=True)))
+    names = image_names(images["source"].tolist(), images["index"].tolist())
     suffix = ".txt" if fmt == "yolo" else ".xml"
-    for stem in stems:
-        _check_free(target / f"{stem}{suffix}", overwrite)
+    files = [str(PurePosixPath(name).with_suffix(suffix)) for name in names]
+    for file in files:
+        _check_free(target / file, overwrite)
     target.mkdir(parents=True, exist_ok=True)
     if fmt == "yolo":
         order = {cid: n for n, (cid, _) in enumerate(categories)}
         with atomic_writer(target / "classes.txt", overwrite=True) as f:
             f.write("".join(f"{name}\n" for _, name in categories).encode())
-    for stem, index, src, w, h in zip(
-        stems, images["index"], images["source"], width, height, strict=True
+    for file, name, index, src, w, h in zip(
+        files, names, images["index"], images["source"], width, height, strict=True
     ):
         b = grouped.get(index, boxes.iloc[0:0])
         if fmt == "yolo":
@@ -181,8 +227,8 @@ def write_export(
             ]
             body = "".join(lines)
         else:
-            body = _voc_xml(_file_name(src, int(index)), w, h, b, dict(categories))
-        with atomic_writer(target / f"{stem}{suffix}", overwrite=overwrite) as f:
+            body = _voc_xml(PurePosixPath(name).name, w, h, b, dict(categories))
+        with atomic_writer(target / file, overwrite=overwrite) as f:
             f.write(body.encode())
     return target
 
@@ -225,9 +271,9 @@ def to_augmented_manifest(
     images, boxes = _detection(output, attribute)
     attr = str(images["attribute"].iloc[0])
     images = images[images["failure_reason"].isna()]
-    width, height = _image_sizes(images, boxes)
+    width, height = _image_sizes(images)
     names = dict(_categories(boxes))
-    grouped = dict(tuple(boxes.groupby("index")))
+    grouped = dict(tuple(boxes.groupby("index", observed=True)))
     count = 0
     with atomic_writer(dest, overwrite=overwrite) as f:
         for index, src, human, w, h in zip(

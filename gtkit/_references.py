@@ -1,37 +1,38 @@
 """Reference labels to compare a job's labels with, matched to job objects by file name.
 
 Readers for COCO JSON, Open Images box CSVs (``XMin, XMax, YMin, YMax`` as fractions), CUB-200
-(``images.txt`` and ``bounding_boxes.txt`` in pixels), and another Ground Truth output manifest.
-Every reader returns :class:`References`: columnar boxes keyed by file name (the basename of
-``source-ref``), the set of images that have references (images with zero boxes included), and
-for classification the reference class of each image.
+(``images.txt`` and ``bounding_boxes.txt`` in pixels), a JSON list of image classes, and another
+Ground Truth output manifest. Each file is read by the engine (:mod:`gtkit._engine`) with an
+explicit schema, column by column: no Python object is made per image or box. Every reader
+returns :class:`References`: columnar boxes keyed by file name (the basename of ``source-ref``),
+the images that have references (images with zero boxes included), and for classification the
+reference class of each image.
 """
 
 from __future__ import annotations
 
-import io
+import csv
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path, PurePosixPath
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from gtkit._engine import EngineError, connect, document_limit, fetch
 from gtkit._errors import ReferenceLabelError
 from gtkit._output import read_manifest
-from gtkit._parse import file_ranges, map_blocks
 
 __all__ = [
     "References",
     "file_name",
     "file_names",
-    "image_positions",
     "read_coco",
     "read_cub",
     "read_gt_manifest",
@@ -40,55 +41,41 @@ __all__ = [
 ]
 
 
+def file_names(sources: Any) -> pa.Array:
+    """The matching key of each object: the basename of its ``source-ref`` (surrounding
+    whitespace and trailing slashes ignored), null where there is none (inline text, say).
+
+    ``sources`` is any column of texts (a pandas Series, numpy array, list or Arrow array).
+
+    >>> file_names(["s3://bucket/birds/0001.jpg ", "local/0002.jpg/", None, "x/"]).to_pylist()
+    ['0001.jpg', '0002.jpg', None, 'x']
+    """
+    if isinstance(sources, pa.ChunkedArray):
+        texts = sources.combine_chunks()
+    elif isinstance(sources, pa.Array):
+        texts = sources
+    else:
+        try:  # texts and nulls, as Arrow holds them (a column backed by Arrow: no copy)
+            texts = pa.array(sources, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value that is not text: no name
+            values = sources.tolist() if hasattr(sources, "tolist") else list(sources)
+            texts = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+    if not pa.types.is_string(texts.type) and not pa.types.is_large_string(texts.type):
+        texts = pc.cast(texts, pa.string())
+    trimmed = pc.utf8_rtrim(pc.utf8_trim_whitespace(texts), characters="/")
+    names = pc.replace_substring_regex(trimmed, pattern=r"^.*/", replacement="")
+    out: pa.Array = pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)
+    return out
+
+
 def file_name(source: object) -> str | None:
-    """The matching key of an object: the basename of its ``source-ref`` (None for text).
+    """:func:`file_names` of one source.
 
     >>> file_name("s3://bucket/birds/0001.jpg ")
     '0001.jpg'
     """
-    if not isinstance(source, str) or not source:
-        return None
-    return source.strip().rstrip("/").rpartition("/")[2] or None
-
-
-def file_names(sources: pd.Series | np.ndarray) -> pd.Series:
-    """:func:`file_name` of every source in a column (None where there is none), with the
-    column's index."""
-    values = sources.tolist()
-    compiled = _compiled()
-    names = compiled.file_names(values) if compiled else [file_name(s) for s in values]
-    index = sources.index if isinstance(sources, pd.Series) else None
-    return pd.Series(names, index=index, dtype="object")
-
-
-def image_positions(image_names: np.ndarray, sources: pd.Series | np.ndarray) -> np.ndarray:
-    """Each source's reference image: the position of its file name (:func:`file_name`) in
-    ``image_names`` (distinct file names), or -1. How objects find their references."""
-    compiled = _compiled()
-    if compiled:
-        try:
-            found = compiled.image_positions(image_names.tolist(), sources.tolist())
-        except TypeError:  # a name that is not text: pandas handles any kind
-            pass
-        else:
-            return np.frombuffer(found, dtype=np.int64)
-    names = file_names(sources).to_numpy(dtype=object)
-    out: np.ndarray = pd.Index(image_names, dtype=object).get_indexer(names).astype(np.int64)
-    return out
-
-
-#: Whether the compiled matching is used, where it was built (tests turn it off to compare).
-COMPILED = True
-
-
-def _compiled() -> ModuleType | None:
-    if not COMPILED:
-        return None
-    try:
-        from gtkit import _match
-    except ImportError:  # installed where it could not be compiled
-        return None
-    return _match
+    found: str | None = file_names([source if isinstance(source, str) else None])[0].as_py()
+    return found
 
 
 class _Names(AbstractSet[str]):
@@ -117,17 +104,53 @@ class _Names(AbstractSet[str]):
         return f"<{len(self._names):,} image names>"
 
 
+class _Sizes(Mapping[str, tuple[int, int]]):
+    """Image sizes (width, height in pixels) by file name, held as columns, a dict made on
+    first use."""
+
+    def __init__(self, names: np.ndarray, width: np.ndarray, height: np.ndarray) -> None:
+        self._columns = (names, width, height)
+        self._dict: dict[str, tuple[int, int]] | None = None
+
+    def _made(self) -> dict[str, tuple[int, int]]:
+        if self._dict is None:
+            names, width, height = self._columns
+            known = ~(np.isnan(width) | np.isnan(height))
+            self._dict = dict(
+                zip(
+                    names[known].tolist(),
+                    zip(
+                        width[known].astype(np.int64).tolist(),
+                        height[known].astype(np.int64).tolist(),
+                        strict=True,
+                    ),
+                    strict=True,
+                )
+            )
+        return self._dict
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        return self._made()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+
 @dataclass
 class References:
     """Reference labels: ``boxes`` (file_name, class_name, left, top, width, height, and
-    ``normalized`` True where coordinates are fractions of the image size), ``classes``
-    (file_name, class_name) and ``images``, every file name that has references."""
+    ``normalized`` True where coordinates are fractions of the image size, else pixels),
+    ``classes`` (file_name, class_name) and ``images``, every file name that has references.
+    ``image_sizes`` gives (width, height) in pixels where the file states them."""
 
     boxes: pd.DataFrame
     classes: pd.DataFrame
     images: AbstractSet[str]
     source: str
-    image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # width, height px
+    image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     _codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def image_codes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -135,12 +158,17 @@ class References:
         references, each once): matching by integer rather than by string, for millions of
         boxes. Computed once."""
         if self._codes is None:
-            codes, names = pd.factorize(self.boxes["file_name"].to_numpy(dtype=object))
-            names = np.asarray(names, dtype=object)
-            without_boxes = set(self.images).difference(names.tolist())
+            names = self.boxes["file_name"]
+            if isinstance(names.dtype, pd.CategoricalDtype):
+                codes = names.cat.codes.to_numpy(dtype=np.int64)
+                distinct = np.asarray(names.cat.categories, dtype=object)
+            else:
+                factorized, uniques = pd.factorize(names.to_numpy(dtype=object))
+                codes, distinct = factorized.astype(np.int64), np.asarray(uniques, dtype=object)
+            without_boxes = set(self.images).difference(distinct.tolist())
             if without_boxes:
-                names = np.concatenate([names, np.array(sorted(without_boxes), dtype=object)])
-            self._codes = (codes.astype(np.int64), names)
+                distinct = np.concatenate([distinct, np.array(sorted(without_boxes), dtype=object)])
+            self._codes = (codes, distinct)
         return self._codes
 
     def renamed(
@@ -150,41 +178,48 @@ class References:
         # Shallow copies: the class column is replaced, never changed in place.
         boxes, classes = self.boxes.copy(deep=False), self.classes.copy(deep=False)
         for df in (boxes, classes):
+            column = df["class_name"]
             if single_class is not None:
-                df["class_name"] = single_class
-            elif names and len(df):
-                # Each distinct name mapped once: reference files run to millions of rows.
-                codes, distinct = pd.factorize(
-                    df["class_name"].to_numpy(dtype=object), use_na_sentinel=False
+                df["class_name"] = pd.Categorical.from_codes(
+                    np.zeros(len(df), dtype=np.int8), dtype=pd.CategoricalDtype([single_class])
                 )
-                mapped = np.empty(len(distinct), dtype=object)
-                mapped[:] = [names.get(c, c) for c in distinct]
-                df["class_name"] = mapped[codes]
+            elif names and len(df):
+                as_categories = column.astype("category")
+                categories = [names.get(c, c) for c in as_categories.cat.categories]
+                df["class_name"] = pd.Categorical(
+                    np.asarray(categories, dtype=object)[as_categories.cat.codes.to_numpy()]
+                )
         return References(boxes, classes, self.images, self.source, self.image_sizes, self._codes)
 
 
-def _boxes_frame(
-    names: Sequence[str] | np.ndarray,
-    classes: Sequence[str] | np.ndarray,
-    xywh: np.ndarray,
-    *,
-    normalized: bool,
-) -> pd.DataFrame:
-    xywh = xywh.reshape(-1, 4).astype(np.float64, copy=False)  # columns of Fortran order: views
-    # Columns made here are wrapped, not copied (copy=False): reference files run to millions.
-    frame: pd.DataFrame = pd.DataFrame(
+def _boxes_frame(table: pa.Table, *, normalized: bool) -> pd.DataFrame:
+    """Engine rows (file_name, class_name, left, top, width, height) as the boxes frame: names
+    as categories (their codes match boxes to images), coordinates as float64."""
+    frame: pd.DataFrame = pa.table(
         {
-            "file_name": pd.Series(names, dtype="object"),
-            "class_name": pd.Series(classes, dtype="object"),
-            "left": np.ascontiguousarray(xywh[:, 0]),
-            "top": np.ascontiguousarray(xywh[:, 1]),
-            "width": np.ascontiguousarray(xywh[:, 2]),
-            "height": np.ascontiguousarray(xywh[:, 3]),
-            "normalized": np.full(len(names), normalized),
-        },
-        copy=False,
-    )
+            "file_name": pc.dictionary_encode(table.column("file_name")),
+            "class_name": pc.dictionary_encode(table.column("class_name")),
+            **{
+                k: pc.cast(table.column(k), pa.float64())
+                for k in ("left", "top", "width", "height")
+            },
+        }
+    ).to_pandas()
+    frame["normalized"] = np.full(len(frame), normalized)
     return frame
+
+
+def _empty_boxes() -> pd.DataFrame:
+    return _boxes_frame(
+        pa.table(
+            {
+                "file_name": pa.array([], pa.string()),
+                "class_name": pa.array([], pa.string()),
+                **{k: pa.array([], pa.float64()) for k in ("left", "top", "width", "height")},
+            }
+        ),
+        normalized=False,
+    )
 
 
 def _empty_classes() -> pd.DataFrame:
@@ -194,322 +229,264 @@ def _empty_classes() -> pd.DataFrame:
     return frame
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _first_byte(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(4096).lstrip()[:1]
+
+
 def read_coco(path: str | os.PathLike[str]) -> References:
-    """Read a COCO JSON file: ``images`` with ``file_name``, ``annotations`` with ``bbox`` (px)."""
+    """Read a COCO JSON file: ``images`` with ``file_name`` (and ``width``, ``height`` in
+    pixels), ``annotations`` with ``image_id``, ``category_id`` and ``bbox`` (x, y, width,
+    height in pixels), ``categories`` as a list of ``{id, name}`` (or an ``{id: name}``
+    object). A file holding a JSON list is read as a list of image classes instead
+    (``[{"ImageId" or "file_name": ..., "Label" or "class_name": ...}]``)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        if _first_byte(p) == b"[":
+            return _class_list(p)
     except OSError as exc:
         raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
+    columns = (
+        "{'images': 'STRUCT(id VARCHAR, file_name VARCHAR, width DOUBLE, height DOUBLE)[]', "
+        "'annotations': 'STRUCT(image_id VARCHAR, category_id VARCHAR, bbox DOUBLE[])[]', "
+        "'categories': 'JSON'}"
+    )
+    source = (
+        f"read_json(?, format = 'unstructured', records = true, auto_detect = false, "
+        f"columns = {columns}, maximum_object_size = {document_limit([str(p)])})"
+    )
+    con = connect()
     try:
-        doc = orjson.loads(data)
-        if isinstance(doc, list):
-            return _class_list(doc, p)
-        images = {
-            int(img["id"]): PurePosixPath(str(img["file_name"])).name for img in doc["images"]
-        }
-        sizes = {
-            PurePosixPath(str(img["file_name"])).name: (int(img["width"]), int(img["height"]))
-            for img in doc["images"]
-            if "width" in img and "height" in img
-        }
-        categories = doc.get("categories") or []
-        if isinstance(categories, dict):  # some writers emit {id: name}
-            cat_names = {int(k): str(v) for k, v in categories.items()}
-        else:
-            cat_names = {int(c["id"]): str(c["name"]) for c in categories}
-        anns = doc.get("annotations") or []
-        # Column by column, not one Python object per box: COCO files run to millions of boxes.
-        image_ids = np.fromiter((a["image_id"] for a in anns), dtype=np.int64, count=len(anns))
-        cat_ids = np.fromiter(
-            (a.get("category_id", -1) for a in anns), dtype=np.int64, count=len(anns)
+        con.execute(f"CREATE TEMP TABLE coco AS SELECT * FROM {source}", [str(p)])
+        images = fetch(
+            con,
+            """SELECT i.id AS id, i.file_name AS file_name, i.width AS width, i.height AS height
+               FROM (SELECT UNNEST(images) AS i FROM coco)""",
         )
-        xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-        id_order = np.array(sorted(images), dtype=np.int64)
-        id_names = np.array([images[i] for i in id_order.tolist()], dtype=object)
-        at = np.searchsorted(id_order, image_ids)
-        if len(anns) and (at.max() >= len(id_order) or (id_order[at] != image_ids).any()):
-            raise KeyError("an annotation's image_id names no image")
-        names = id_names[at].tolist() if len(anns) else []
-        categories_seen = {int(c): cat_names.get(int(c), str(int(c))) for c in np.unique(cat_ids)}
-        classes = [categories_seen[c] for c in cat_ids.tolist()]
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ReferenceLabelError(f"{p}: not a COCO file ({exc!r})") from None
+        categories = fetch(
+            con,
+            """SELECT COALESCE(c.id, e.key) AS id, COALESCE(c.name, e.value) AS name FROM (
+                 SELECT UNNEST(CASE WHEN json_type(categories) = 'ARRAY' THEN
+                     json_transform(categories, '[{"id": "VARCHAR", "name": "VARCHAR"}]') END) AS c,
+                        NULL AS e FROM coco
+                 UNION ALL
+                 SELECT NULL, UNNEST(CASE WHEN json_type(categories) = 'OBJECT' THEN
+                     map_entries(json_transform(categories, '"MAP(VARCHAR, VARCHAR)"')) END)
+                 FROM coco)""",
+        )
+        con.register("image_table", images)
+        con.register("category_table", categories)
+        twice = fetch(con, "SELECT id FROM image_table GROUP BY id HAVING count(*) > 1 LIMIT 1")
+        if twice.num_rows:
+            raise ReferenceLabelError(
+                f"{p}: image id {twice.column('id')[0].as_py()!r} is listed twice in 'images'"
+            )
+        boxes = fetch(
+            con,
+            """WITH anns AS (SELECT UNNEST(annotations) AS a FROM coco)
+               SELECT image_table.file_name AS file_name, a.image_id AS image_id,
+                   COALESCE(category_table.name, a.category_id) AS class_name,
+                   a.bbox[1] AS "left", a.bbox[2] AS top, a.bbox[3] AS width,
+                   a.bbox[4] AS height, len(a.bbox) AS corners
+               FROM anns LEFT JOIN image_table ON image_table.id = a.image_id
+                         LEFT JOIN category_table ON category_table.id = a.category_id""",
+        )
+    except EngineError as exc:
+        raise ReferenceLabelError(f"{p}: not a COCO file ({_first_line(exc)})") from None
+    finally:
+        con.close()
+    if images.num_rows == 0 and boxes.num_rows == 0:
+        raise ReferenceLabelError(f"{p}: not a COCO file (no 'images' and no 'annotations')")
+    orphans = pc.is_null(boxes.column("file_name"))
+    if pc.any(orphans).as_py():
+        first = boxes.filter(orphans).column("image_id")[0].as_py()
+        raise ReferenceLabelError(f"{p}: an annotation's image_id {first!r} names no image")
+    if pc.any(pc.not_equal(boxes.column("corners"), 4)).as_py():
+        raise ReferenceLabelError(f"{p}: a bbox that is not [x, y, width, height]")
+    names = file_names(images.column("file_name"))
+    box_names = file_names(boxes.column("file_name"))
+    frame = _boxes_frame(boxes.set_column(0, "file_name", box_names), normalized=False)
+    distinct = np.asarray(pc.unique(pc.drop_null(names)).to_numpy(zero_copy_only=False))
     return References(
-        _boxes_frame(names, classes, xywh, normalized=False),
+        frame,
         _empty_classes(),
-        frozenset(images.values()),
+        _Names(distinct),
         str(p),
-        sizes,
+        _Sizes(
+            np.asarray(names.to_numpy(zero_copy_only=False), dtype=object),
+            images.column("width").to_numpy(zero_copy_only=False).astype(np.float64),
+            images.column("height").to_numpy(zero_copy_only=False).astype(np.float64),
+        ),
     )
 
 
-def _class_list(doc: list[object], p: Path) -> References:
-    """A JSON list of image classes: ``[{"ImageId" or "file_name": ..., "Label": ...}]``."""
-    names: list[str] = []
-    labels: list[str] = []
-    for n, item in enumerate(doc):
-        if not isinstance(item, dict):
-            raise ReferenceLabelError(f"{p}: item {n} is not an object")
-        name = item.get("file_name") or item.get("ImageId")
-        label = item.get("class_name") or item.get("Label")
-        if not isinstance(name, str) or not isinstance(label, str):
-            raise ReferenceLabelError(f"{p}: item {n} needs ImageId (or file_name) and Label")
-        names.append(name if "." in name else f"{name}.jpg")
-        labels.append(label)
-    classes = pd.DataFrame({"file_name": names, "class_name": labels})
-    boxes = _boxes_frame([], [], np.zeros((0, 4)), normalized=False)
-    return References(boxes, classes, frozenset(names), str(p))
-
-
-def read_open_images(path: str | os.PathLike[str]) -> References:
-    """Read an Open Images box CSV (``ImageID, LabelName, XMin, XMax, YMin, YMax`` fractions).
-
-    File names are ``<ImageID>.jpg``; classes are the ``LabelName`` values (use
-    :meth:`References.renamed` to map them to the job's label names). The full Open Images box
-    file has millions of rows: it is read column-wise with pandas' C parser, in byte ranges on
-    every core as manifests are (``GTKIT_WORKERS`` applies), each image's file name made once.
-    """
-    p = Path(path)
-    needed = ["ImageID", "XMin", "XMax", "YMin", "YMax"]
+def _class_list(p: Path) -> References:
+    """A JSON list of image classes: ``[{"ImageId" or "file_name": ..., "Label" or
+    "class_name": ...}]``; an ImageId without an extension names ``<ImageId>.jpg``."""
+    columns = (
+        "{'file_name': 'VARCHAR', 'ImageId': 'VARCHAR', 'class_name': 'VARCHAR', "
+        "'Label': 'VARCHAR'}"
+    )
+    con = connect()
     try:
-        header = [str(c) for c in pd.read_csv(p, nrows=0).columns]
-        size = p.stat().st_size
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ReferenceLabelError(f"{p}: cannot read as CSV ({exc})") from None
-    missing = [c for c in needed if c not in header]
-    if missing:
+        found = fetch(
+            con,
+            f"""SELECT row_number() OVER () AS item, COALESCE(file_name, ImageId) AS name,
+                       COALESCE(class_name, Label) AS label
+                FROM read_json(?, format = 'array', records = true, auto_detect = false,
+                               columns = {columns},
+                               maximum_object_size = {document_limit([str(p)])})""",
+            [str(p)],
+        )
+    except EngineError as exc:
         raise ReferenceLabelError(
-            f"{p}: missing column(s) {', '.join(missing)}; expected {', '.join(needed)}"
-        )
-    read = partial(_open_images_part, header=header)
-    try:
-        threads = _compiled_csv() is not None  # it reads without the GIL
-        ranges = file_ranges(str(p), _CSV_BLOCK)
-        found = list(map_blocks(read, ranges, threads=threads))
-        if any(part is None for part in found):
-            found = [read((str(p), 0, size), whole=True)]  # never None
-    except OSError as exc:
-        raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
-    done: list[_Part] = []
-    rows = 0
-    for part in found:
-        if not isinstance(part, _Part):
-            raise ReferenceLabelError(f"{p}: cannot read as CSV ({part})")
-        if part.bad_row >= 0:
-            line = rows + part.bad_row + 2  # 1-based, after the header
-            raise ReferenceLabelError(f"{p}:{line}: XMin, XMax, YMin and YMax must be numbers")
-        rows += len(part.coords)
-        done.append(part)
-    image, files = _factorize_parts([part.images for part in done])
-    names = files[image]
-    labels = [part.labels for part in done if part.labels is not None]
-    if labels:
-        label, label_names = _factorize_parts(labels)
-        classes = label_names[label]
-    else:
-        classes = np.full(len(names), "", dtype=object)
-    xywh = np.empty((rows, 4), order="F")  # one copy, each column contiguous
-    at = 0
-    for part in done:
-        xywh[at : at + len(part.coords)] = part.coords
-        at += len(part.coords)
-    return References(
-        _boxes_frame(names, classes, xywh, normalized=True),
-        _empty_classes(),
-        _Names(files),  # distinct: factorized
-        str(p),
-        _codes=(image, files),
+            f"{p}: not a list of image classes ({_first_line(exc)})"
+        ) from None
+    finally:
+        con.close()
+    missing = pc.or_(pc.is_null(found.column("name")), pc.is_null(found.column("label")))
+    if pc.any(missing).as_py():
+        n = found.filter(missing).column("item")[0].as_py() - 1
+        raise ReferenceLabelError(f"{p}: item {n} needs ImageId (or file_name) and Label")
+    name = found.column("name")
+    with_extension = pc.if_else(
+        pc.match_substring(name, "."), name, pc.binary_join_element_wise(name, ".jpg", "")
     )
-
-
-_CSV_BLOCK = 8 << 20  # bytes of a reference CSV read at a time, by one worker
-
-
-@dataclass
-class _Part:
-    """One byte range of an Open Images CSV: file names (``<ImageID>.jpg``) and labels
-    factorized, and the coordinates; ``bad_row`` is the first row (from 0) whose coordinates
-    are not numbers."""
-
-    images: tuple[np.ndarray, np.ndarray]
-    labels: tuple[np.ndarray, np.ndarray] | None  # None where the file has no LabelName
-    coords: np.ndarray  # left, top, width, height (fractions), in Fortran order
-    bad_row: int
-
-
-def _open_images_part(
-    part: tuple[str, int, int], header: list[str], whole: bool = False
-) -> _Part | str | None:
-    """Read one byte range of an Open Images CSV (the first holds the header), or with
-    ``whole`` the whole file. A range that holds a quote (a quoted field may hold a newline)
-    or that is not CSV gives None: the caller reads the whole file, and a parser's message
-    then names the right line."""
-    columns = ["ImageID", "XMin", "XMax", "YMin", "YMax"]
-    labels = "LabelName" in header
-    options: dict[str, Any] = {
-        "usecols": [*columns, "LabelName"] if labels else columns,
-        "dtype": {"ImageID": str, "LabelName": str},
-        "keep_default_na": False,
-    }
-    path, start, end = part
-    try:
-        if whole:
-            chunk = pd.read_csv(path, **options)
-        else:
-            with Path(path).open("rb") as f:
-                f.seek(start)
-                data = f.read(end - start)
-            if start == 0:
-                data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
-            if b'"' in data:
-                return None
-            compiled = _compiled_part(data, header)
-            if compiled is not None:
-                return compiled
-            if not data.strip():
-                data = ",".join(header).encode()  # the header alone: no rows
-            else:
-                options.update(header=None, names=header)
-            chunk = pd.read_csv(io.BytesIO(data), **options)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        return str(exc) if whole else None
-    coords = chunk[columns[1:]]
-    if not all(kind.kind in "fi" for kind in coords.dtypes):
-        coords = coords.apply(pd.to_numeric, errors="coerce")
-    bad = np.flatnonzero(coords.isna().any(axis=1).to_numpy())
-    codes, ids = _factorize(chunk["ImageID"])
-    return _Part(
-        images=(codes, np.array([f"{i}.jpg" for i in ids], dtype=object)),
-        labels=_factorize(chunk["LabelName"]) if labels else None,
-        coords=_xywh(coords.to_numpy(dtype=np.float64)),
-        bad_row=int(bad[0]) if len(bad) else -1,
+    classes = pd.DataFrame(
+        {
+            "file_name": with_extension.to_numpy(zero_copy_only=False),
+            "class_name": found.column("label").to_numpy(zero_copy_only=False),
+        }
     )
-
-
-def _compiled_part(rows: bytes, header: list[str]) -> _Part | None:
-    """A range's rows read by the compiled reader, where it was built and the rows are of
-    the simple kind it reads (see ``_scan.c``); else None, and pandas reads them."""
-    scan_csv = _compiled_csv()
-    if scan_csv is None or len(set(header)) != len(header):
-        return None
-    label = header.index("LabelName") if "LabelName" in header else -1
-    columns = (header.index("ImageID"), label, *(header.index(c) for c in _CORNERS))
-    found = scan_csv(rows, len(header), columns, b".jpg")  # file names: <ImageID>.jpg
-    if found is None:
-        return None
-    codes, corners, images, labels = found
-    code = np.frombuffer(codes).reshape(-1, 2).astype(np.int64)
-    return _Part(
-        images=(code[:, 0], np.array(images, dtype=object)),
-        labels=(code[:, 1], np.array(labels, dtype=object)) if label >= 0 else None,
-        coords=_xywh(np.frombuffer(corners).reshape(-1, 4)),
-        bad_row=-1,
-    )
+    distinct = np.asarray(pc.unique(with_extension).to_numpy(zero_copy_only=False))
+    return References(_empty_boxes(), classes, _Names(distinct), str(p))
 
 
 _CORNERS = ("XMin", "XMax", "YMin", "YMax")
 
 
-def _compiled_csv() -> (
-    Callable[[bytes, int, tuple[int, ...], bytes], tuple[bytes, bytes, list[str], list[str]] | None]
-    | None
-):
-    if not COMPILED:
-        return None
+def read_open_images(path: str | os.PathLike[str]) -> References:
+    """Read an Open Images box CSV (``ImageID, LabelName, XMin, XMax, YMin, YMax``, fractions
+    of the image size; other columns are ignored).
+
+    File names are ``<ImageID>.jpg``; classes are the ``LabelName`` values (use
+    :meth:`References.renamed` to map them to the job's label names). A row with a field too
+    many or too few, or a corner that is not a number, is an error naming its line.
+    """
+    p = Path(path)
     try:
-        from gtkit._scan import scan_csv
-    except ImportError:  # installed where it could not be compiled
-        return None
-    return scan_csv
-
-
-def _xywh(corners: np.ndarray) -> np.ndarray:
-    """XMin, XMax, YMin, YMax columns as left, top, width, height, in Fortran order."""
-    out = np.empty((len(corners), 4), order="F")
-    out[:, 0] = corners[:, 0]
-    out[:, 1] = corners[:, 2]
-    out[:, 2] = corners[:, 1] - corners[:, 0]
-    out[:, 3] = corners[:, 3] - corners[:, 2]
-    return out
-
-
-def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    codes, distinct = pd.factorize(values.astype(object))
-    return codes, np.asarray(distinct, dtype=object)
-
-
-def _factorize_parts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and distinct values of several factorized parts taken together."""
-    if not parts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
-    sizes = [len(distinct) for _, distinct in parts]
-    offsets = np.cumsum([0, *sizes[:-1]])
-    merged, values = _factorize_sorted(np.concatenate([distinct for _, distinct in parts]))
-    codes = np.concatenate([merged[o + c] for o, (c, _) in zip(offsets, parts, strict=True)])
-    return codes, np.asarray(values, dtype=object)
-
-
-def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """pandas.factorize of text values, without hashing where they are already in order (as
-    the parts of a file sorted by image are: equal values then sit side by side)."""
+        with p.open("rb") as f:
+            first = f.readline().decode("utf-8-sig")
+        header = next(csv.reader([first]), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ReferenceLabelError(f"{p}: cannot read the CSV header ({exc})") from None
+    con = connect()
     try:
-        ordered = len(values) > 1 and bool((values[1:] >= values[:-1]).all())
-    except TypeError:  # values that do not compare: hash them
-        ordered = False
-    if not ordered:
-        codes, distinct = pd.factorize(values)
-        return codes, np.asarray(distinct, dtype=object)
-    new = np.empty(len(values), dtype=bool)
-    new[0] = True
-    np.not_equal(values[1:], values[:-1], out=new[1:])
-    return np.cumsum(new) - 1, values[new]
+        missing = [c for c in ("ImageID", *_CORNERS) if c not in header]
+        if missing:
+            raise ReferenceLabelError(
+                f"{p}: missing column(s) {', '.join(missing)}; "
+                f"expected ImageID, LabelName, {', '.join(_CORNERS)}"
+            )
+        types = dict.fromkeys(header, "VARCHAR")
+        types.update(dict.fromkeys(_CORNERS, "DOUBLE"))
+        spec = ", ".join(f"'{k.replace(chr(39), chr(39) * 2)}': '{t}'" for k, t in types.items())
+        label = '"LabelName"' if "LabelName" in header else "''"
+        boxes = fetch(
+            con,
+            f"""SELECT "ImageID" || '.jpg' AS file_name, {label} AS class_name,
+                       "XMin" AS "left", "YMin" AS top, "XMax" - "XMin" AS width,
+                       "YMax" - "YMin" AS height
+                FROM read_csv(?, header = true, auto_detect = false, columns = {{{spec}}},
+                              quote = '"', escape = '"', strict_mode = true,
+                              null_padding = false)""",
+            [str(p)],
+        )
+    except EngineError as exc:
+        raise _csv_error(p, exc) from None
+    except OSError as exc:
+        raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
+    finally:
+        con.close()
+    frame = _boxes_frame(boxes, normalized=True)
+    images = np.asarray(frame["file_name"].cat.categories, dtype=object)
+    return References(frame, _empty_classes(), _Names(images), str(p))
+
+
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+# What the engine says was wrong, among the lines of its message (which also quote the row).
+_CSV_WHAT = re.compile(
+    r"Error when converting|Expected Number of Columns|unterminated quote|Invalid unicode"
+    r"|Maximum line size|not utf-8"
+)
+
+
+def _csv_error(where: Path, exc: Exception) -> ReferenceLabelError:
+    """The engine's CSV error as ``file:line: what was wrong``."""
+    text = str(exc).strip()
+    found = _CSV_LINE.search(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    what = next((line for line in lines if _CSV_WHAT.search(line)), lines[0] if lines else "")
+    if found is None:
+        return ReferenceLabelError(f"{where}: cannot read as CSV ({what})")
+    return ReferenceLabelError(f"{where}:{found.group(1)}: {what}")
 
 
 def read_cub(folder: str | os.PathLike[str]) -> References:
-    """Read CUB-200: ``images.txt`` (id, path) and ``bounding_boxes.txt`` (id x y w h, pixels).
-
-    The class is the image's folder name (``001.Black_footed_Albatross``).
-    """
+    """Read CUB-200: ``images.txt`` (id path) and ``bounding_boxes.txt`` (id x y width height,
+    pixels). The class is the image's folder name (``001.Black_footed_Albatross``)."""
     root = Path(folder)
+    images_txt, boxes_txt = root / "images.txt", root / "bounding_boxes.txt"
+    con = connect()
     try:
-        paths: dict[str, str] = {}
-        for number, line in enumerate(
-            (root / "images.txt").read_text(encoding="utf-8").splitlines(), 1
-        ):
-            if line.strip():
-                parts = line.split(maxsplit=1)
-                if len(parts) != 2:
-                    raise ReferenceLabelError(f"{root / 'images.txt'}:{number}: expected 'id path'")
-                paths[parts[0]] = parts[1].strip()
-        names: list[str] = []
-        classes: list[str] = []
-        rows: list[list[float]] = []
-        boxes_file = root / "bounding_boxes.txt"
-        for number, line in enumerate(boxes_file.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) != 5 or parts[0] not in paths:
-                raise ReferenceLabelError(f"{boxes_file}:{number}: expected 'id x y width height'")
-            path = PurePosixPath(paths[parts[0]])
-            names.append(path.name)
-            classes.append(path.parent.name)
-            rows.append([float(v) for v in parts[1:]])
+        images = fetch(
+            con,
+            """SELECT id, path, regexp_extract(path, '([^/]*)$', 1) AS file_name,
+                      regexp_extract(path, '([^/]*)/[^/]*$', 1) AS class_name
+               FROM read_csv(?, header = false, delim = ' ', quote = '', escape = '',
+                             auto_detect = false, strict_mode = true,
+                             columns = {'id': 'VARCHAR', 'path': 'VARCHAR'})""",
+            [str(images_txt)],
+        )
+        con.register("cub_images", images)
+        boxes = fetch(
+            con,
+            """SELECT i.file_name AS file_name, i.class_name AS class_name, b.x AS "left",
+                      b.y AS top, b.w AS width, b.h AS height, b.id AS id
+               FROM read_csv(?, header = false, delim = ' ', quote = '', escape = '',
+                             auto_detect = false, strict_mode = true,
+                             columns = {'id': 'VARCHAR', 'x': 'DOUBLE', 'y': 'DOUBLE',
+                                        'w': 'DOUBLE', 'h': 'DOUBLE'}) AS b
+               LEFT JOIN cub_images AS i ON i.id = b.id""",
+            [str(boxes_txt)],
+        )
+    except EngineError as exc:
+        raise _csv_error(root, exc) from None
     except OSError as exc:
         raise ReferenceLabelError(f"{root}: cannot read CUB files ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ReferenceLabelError(f"{root}: bad number in bounding_boxes.txt ({exc})") from None
-    images = frozenset(PurePosixPath(p).name for p in paths.values())
-    classes_df = pd.DataFrame({"file_name": names, "class_name": classes}).drop_duplicates(
-        "file_name"
+    finally:
+        con.close()
+    unknown = pc.is_null(boxes.column("file_name"))
+    if pc.any(unknown).as_py():
+        first = boxes.filter(unknown).column("id")[0].as_py()
+        raise ReferenceLabelError(f"{boxes_txt}: image id {first!r} is not in images.txt")
+    classes = (
+        pd.DataFrame(
+            {
+                "file_name": images.column("file_name").to_numpy(zero_copy_only=False),
+                "class_name": images.column("class_name").to_numpy(zero_copy_only=False),
+            }
+        )
+        .drop_duplicates("file_name")
+        .reset_index(drop=True)
     )
-    return References(
-        _boxes_frame(names, classes, np.array(rows), normalized=False),
-        classes_df,
-        images,
-        str(root),
-    )
+    distinct = np.asarray(classes["file_name"], dtype=object)
+    return References(_boxes_frame(boxes, normalized=False), classes, _Names(distinct), str(root))
 
 
 def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = None) -> References:
@@ -523,22 +500,42 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
             )
         attribute = attributes[0]
     out = out.for_attribute(attribute)
-    names = file_names(out.objects.drop_duplicates("index").set_index("index")["source"])
+    objects = out.objects
+    names = pd.Series(
+        np.asarray(file_names(objects["source"]).to_numpy(zero_copy_only=False), dtype=object),
+        index=objects["index"].to_numpy(),
+    )
+    names = names[~names.index.duplicated()]
     boxes = out.boxes
+    box_names = names.reindex(boxes["index"].to_numpy()).to_numpy(dtype=object)
     frame = _boxes_frame(
-        [str(n) for n in boxes["index"].map(names)],
-        [str(c) for c in boxes["class_name"]],
-        boxes[["left", "top", "width", "height"]].to_numpy(),
+        pa.table(
+            {
+                "file_name": pa.array(box_names, pa.string()),
+                "class_name": pa.array(boxes["class_name"].astype(object).tolist(), pa.string()),
+                **{
+                    k: pa.array(boxes[k].to_numpy(np.float64))
+                    for k in ("left", "top", "width", "height")
+                },
+            }
+        ),
         normalized=False,
     )
+    given = out.classes.drop_duplicates("index")
     classes = pd.DataFrame(
-        {"file_name": out.classes["index"].map(names), "class_name": out.classes["class_name"]}
+        {
+            "file_name": names.reindex(given["index"].to_numpy()).to_numpy(dtype=object),
+            "class_name": given["class_name"].astype(object).to_numpy(),
+        }
     ).drop_duplicates("file_name")
-    labeled = out.objects[out.objects["failure_reason"].isna()]
+    labeled = objects[objects["failure_reason"].isna()]
+    distinct = pd.unique(
+        np.asarray(file_names(labeled["source"]).to_numpy(zero_copy_only=False), dtype=object)
+    )
     return References(
         frame,
         classes,
-        frozenset(str(n) for n in file_names(labeled["source"]).dropna()),
+        _Names(np.array([n for n in distinct if n is not None], dtype=object)),
         str(path),
     )
 
@@ -555,6 +552,8 @@ def read_references(path: str | os.PathLike[str]) -> References:
         if (p / "images.txt").exists():
             return read_cub(p)
         raise ReferenceLabelError(f"{p}: a folder of references must hold CUB's images.txt")
+    if not p.exists():
+        raise ReferenceLabelError(f"{p}: no such file or folder")
     if p.suffix == ".csv":
         return read_open_images(p)
     if p.suffix in (".manifest", ".jsonl"):

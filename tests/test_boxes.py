@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import permutations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,13 +15,6 @@ from scipy.optimize import linear_sum_assignment
 from gtkit import _boxes as boxes
 from gtkit._boxes import image_scores, iou_matrix, match_optimal, match_tutorial
 from gtkit._errors import GtkitError
-
-
-@pytest.fixture(params=["compiled", "numpy"])
-def matcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test that takes it runs with the compiled matcher and with numpy's."""
-    monkeypatch.setattr(boxes, "COMPILED", request.param == "compiled")
-    return str(request.param)
 
 
 def brute_score(iou: np.ndarray) -> float:
@@ -66,7 +60,7 @@ def per_image_iou(d: dict[str, np.ndarray], img: int) -> np.ndarray:
     return iou
 
 
-def test_hand_worked_examples(matcher: str) -> None:
+def test_hand_worked_examples() -> None:
     a = np.array([[0.0, 0, 10, 10]])
     assert iou_matrix(a, np.array([[5.0, 0, 10, 10]]))[0, 0] == pytest.approx(50 / 150)
     # One label box, two reference boxes, one perfect match: 1.0 / (1 + 2 - 1) = 0.5
@@ -78,14 +72,14 @@ def test_hand_worked_examples(matcher: str) -> None:
     assert scores.tolist() == [0.5, 1.0, 0.0]
 
 
-def test_one_side_empty_scores_zero(matcher: str) -> None:
+def test_one_side_empty_scores_zero() -> None:
     s = image_scores(2, np.array([0]), np.array([[0.0, 0, 5, 5]]), np.array([0]),
                      np.array([1]), np.array([[0.0, 0, 5, 5]]), np.array([0]))  # fmt: skip
     assert s.tolist() == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("spread", [20, 60, 150])  # crowded (boxes contend) to sparse
-def test_optimal_agrees_with_brute_force_on_small_images(spread: float, matcher: str) -> None:
+def test_optimal_agrees_with_brute_force_on_small_images(spread: float) -> None:
     rng = np.random.default_rng(1)
     d = random_images(rng, 600, 5, spread)
     got = image_scores(600, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -93,7 +87,7 @@ def test_optimal_agrees_with_brute_force_on_small_images(spread: float, matcher:
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
-def test_optimal_agrees_with_scipy_on_large_images(matcher: str) -> None:
+def test_optimal_agrees_with_scipy_on_large_images() -> None:
     rng = np.random.default_rng(2)
     d = random_images(rng, 30, 14)
     got = image_scores(30, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -147,7 +141,7 @@ def test_tutorial_rule_is_greedy_by_confidence() -> None:
         )
 
 
-def test_box_order_does_not_matter(matcher: str) -> None:
+def test_box_order_does_not_matter() -> None:
     rng = np.random.default_rng(3)
     d = random_images(rng, 300, 5)
     expected = image_scores(300, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -158,33 +152,14 @@ def test_box_order_does_not_matter(matcher: str) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
-def test_the_compiled_matcher_is_built() -> None:
-    assert boxes._compiled_scores() is not None, "gtkit._match was not built: see setup.py"
-
-
-def test_compiled_and_numpy_matchers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Images of every size (the largest left to numpy by the compiled matcher), unsorted boxes,
-    # boxes that touch, repeat or have no area, and coordinates that are not numbers.
-    rng = np.random.default_rng(4)
-    d = random_images(rng, 400, 9, spread=30)
-    d["lb"][rng.random(len(d["lb"])) < 0.05] = np.nan
-    d["rb"][rng.random(len(d["rb"])) < 0.05, 2] = 0.0
-    d["rb"][1::7] = d["lb"][: len(d["rb"][1::7])]
-    order = rng.permutation(len(d["li"]))
-    args = (400, d["li"][order], d["lb"][order], d["lc"][order], d["ri"], d["rb"], d["rc"])
-    compiled = image_scores(*args)
-    monkeypatch.setattr(boxes, "COMPILED", False)
-    np.testing.assert_allclose(compiled, image_scores(*args), rtol=0, atol=1e-12)
-
-
-def test_a_box_outside_the_images_is_an_error(matcher: str) -> None:
+def test_a_box_outside_the_images_is_an_error() -> None:
     one = (np.array([0]), np.array([[0.0, 0, 5, 5]]), np.array([0]))
     for image in (1, -1):
         with pytest.raises(GtkitError, match=r"out of range \(0 to 0\)"):
             image_scores(1, *one, np.array([image]), np.array([[0.0, 0, 5, 5]]), np.array([0]))
 
 
-def test_boxes_may_come_as_columns(matcher: str) -> None:
+def test_boxes_may_come_as_columns() -> None:
     rng = np.random.default_rng(5)
     d = random_images(rng, 200, 4)
     expected = image_scores(200, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
@@ -201,28 +176,27 @@ _names = st.lists(st.sampled_from(["bird", "Bird", "cat", "éa", "", None]), max
 def test_boxes_share_a_class_code_exactly_when_their_names_are_equal(
     labels: list[str | None], references: list[str | None], copies: bool
 ) -> None:
-    def column(names: list[str | None]) -> np.ndarray:
+    def column(names: list[str | None], categories: bool) -> pd.Series:
         out = np.empty(len(names), dtype=object)
-        # Equal names as distinct objects (as blocks read apart give them), or shared ones.
+        # Equal names as distinct objects, or shared ones.
         out[:] = [(n + ".")[:-1] if n and copies else n for n in names]
-        return out
+        series = pd.Series(out, dtype=object)
+        return series.astype("category") if categories else series
 
-    for compiled in (True, False):
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(boxes, "COMPILED", compiled)
-            l_codes, r_codes = boxes.class_codes(column(labels), column(references))
+    # Texts as the readers give them (categories) or as users may (plain objects), mixed.
+    for left, right in ((True, True), (True, False), (False, True), (False, False)):
+        l_codes, r_codes = boxes.class_codes(column(labels, left), column(references, right))
         names = labels + references
         codes = np.concatenate([l_codes, r_codes]).tolist()
         assert len(codes) == len(names)
         for i, a in enumerate(names):
             for j, b in enumerate(names):
-                assert (codes[i] == codes[j]) == (a == b), (compiled, a, b)
+                assert (codes[i] == codes[j]) == (a == b), (left, right, a, b)
 
 
 def test_class_names_that_are_not_text_are_coded_by_pandas() -> None:
-    # The compiled part takes text and None only; anything else is left to pandas.factorize.
-    labels = np.array(["bird", 3, "bird", 3.5], dtype=object)
-    references = np.array([3, "bird", None], dtype=object)
+    labels = pd.Series(["bird", 3, "bird", 3.5], dtype=object)
+    references = pd.Series([3, "bird", None], dtype=object)
     l_codes, r_codes = boxes.class_codes(labels, references)
     assert l_codes.tolist()[0] == l_codes.tolist()[2] == r_codes.tolist()[1]
     assert l_codes[1] == r_codes[0]

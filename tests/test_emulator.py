@@ -108,7 +108,7 @@ def test_whole_workflow_offline(
     assert counters["TotalLabeled"] == 1000 and counters["Unlabeled"] == 0
     folder = client.download("birds", tmp_path / "out")
     out = read_output(folder)
-    assert out.skipped == []
+    assert out.problems == []
     assert out.has_iterations and out.objects["iteration"].nunique() >= 4
     assert int(out.objects["human"].sum()) == counters["HumanLabeled"]
     assert int((~out.objects["human"]).sum()) == counters["MachineLabeled"]

@@ -102,4 +102,4 @@ def test_deploy_into_moto_and_run_a_job(tmp_path: Path) -> None:
         client.create(spec)
         assert client.wait("infra-job", progress=False)["LabelCounters"]["HumanLabeled"] == 12
         out = read_output(client.download("infra-job", tmp_path / "out"))
-        assert len(out.boxes) >= 10 and out.skipped == []
+        assert len(out.boxes) >= 10 and out.problems == []

@@ -17,7 +17,7 @@ from pycocotools.coco import COCO
 from gtkit._cli import main
 from gtkit._errors import GtkitError, OutputError
 from gtkit._export import to_augmented_manifest, to_coco, write_export
-from gtkit._output import parse_creation_dates, read_manifest, read_output, read_seqlabel
+from gtkit._output import read_manifest, read_output, read_seqlabel
 
 from .blog_tree import JOB, PLAN, write_blog_tree
 
@@ -70,7 +70,7 @@ def test_every_real_fixture_parses_with_counts_that_agree(real_fixtures: Path) -
     for path in files:
         out = read_manifest(path)
         expect = independent_counts(path)
-        assert out.skipped == [], path
+        assert out.problems == [], path
         assert out.objects["index"].nunique() == expect["records"], path
         assert len(out.boxes) == expect["boxes"], path
         per_image = out.boxes.groupby("index").size()
@@ -149,21 +149,46 @@ def test_seqlabel_files(real_fixtures: Path) -> None:
         assert len(frames) == expected > 0
 
 
-def test_creation_date_formats() -> None:
-    got = parse_creation_dates(
-        [
-            "2019-05-16T00:15:58.914553",
-            "2021-08-04T17:02:49.583",
-            "2022-08-22T20:52:51.851Z",
-            "2020-05-25T12:53:54+0000",
-            "Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)",
-            None,
-        ]
+def test_creation_date_formats(tmp_path: Path) -> None:
+    """Every date form real files carry reads as the same instant in UTC; an offset counts."""
+    dates = {
+        "2019-05-16T00:15:58.914553": "2019-05-16T00:15:58.914553Z",
+        "2021-08-04T17:02:49.583": "2021-08-04T17:02:49.583Z",
+        "2022-08-22T20:52:51.851Z": "2022-08-22T20:52:51.851Z",
+        "2020-05-25T12:53:54+0000": "2020-05-25T12:53:54Z",
+        "2020-05-25T14:53:54+02:00": "2020-05-25T12:53:54Z",
+        "Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)": "2022-08-22T20:52:52Z",
+        "0001-01-01T00:00:00": "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59": "9999-12-31T23:59:59Z",
+    }
+    lines = [
+        {"source-ref": f"s3://b/{n}.jpg", "c": 0,
+         "c-metadata": {"type": "groundtruth/image-classification", "class-name": "x",
+                        "human-annotated": "yes", "creation-date": d}}
+        for n, d in enumerate(dates)
+    ]  # fmt: skip
+    lines.append(
+        {"source-ref": "s3://b/none.jpg", "c": 0, "c-metadata": {"human-annotated": "yes"}}
     )
-    assert got[3] == pd.Timestamp("2020-05-25T12:53:54Z")
-    assert got[4] == pd.Timestamp("2022-08-22T20:52:52Z")
-    assert got[0] == pd.Timestamp("2019-05-16T00:15:58.914553Z")
-    assert pd.isna(got[5])
+    path = tmp_path / "dates.manifest"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got = read_manifest(path).objects["creation_date"]
+    assert str(got.dtype) == "datetime64[us, UTC]"
+    for n, expected in enumerate(dates.values()):
+        assert got[n].isoformat() == pd.Timestamp(expected.replace("Z", "+00:00")).isoformat(), n
+    assert pd.isna(got[len(dates)])
+
+
+def test_a_date_the_reader_cannot_take_is_an_error_or_a_listed_problem(tmp_path: Path) -> None:
+    line = {"source-ref": "s3://b/a.jpg", "c": 0,
+            "c-metadata": {"human-annotated": "yes", "creation-date": "2019-01-44T00:00:00"}}  # fmt: skip
+    path = tmp_path / "bad-date.manifest"
+    path.write_text(json.dumps(line) + "\n" + json.dumps({**line, "source-ref": "s3://b/b.jpg"}))
+    with pytest.raises(OutputError, match=r"bad-date.manifest:1: .*2019-01-44.* is not a date"):
+        _ = read_manifest(path).objects
+    out = read_manifest(path, lenient=True)
+    assert out.objects["creation_date"].isna().all() and len(out.objects) == 2
+    assert [p.where.rsplit(":", 1)[1] for p in out.problems] == ["1", "2"]
 
 
 def test_blog_tree_iterations_from_its_evidence(tmp_path: Path) -> None:
@@ -209,10 +234,11 @@ def test_malformed_lines_name_file_and_line_or_are_listed(tmp_path: Path) -> Non
         "x-metadata": {"type": "groundtruth/image-classification"},
     }
     path.write_text(json.dumps(good) + "\n{broken\n[1, 2]\n")
-    with pytest.raises(OutputError, match=r"out.manifest:2: not JSON"):
-        read_manifest(path)
+    with pytest.raises(OutputError, match=r"out.manifest:2: not JSON") as error:
+        _ = read_manifest(path).objects  # tables are read on first use
+    assert "out.manifest:3: expected a JSON object, got a list" in str(error.value)
     lenient = read_manifest(path, lenient=True)
-    assert [p.where.rsplit(":", 1)[1] for p in lenient.skipped] == ["2", "3"]
+    assert [p.where.rsplit(":", 1)[1] for p in lenient.problems] == ["2", "3"]
     assert len(lenient.objects) == 1
 
 
@@ -270,14 +296,16 @@ def test_generated_manifests_never_crash_with_a_foreign_error(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "g.manifest"
         path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+        out = read_manifest(path, lenient=lenient)
         try:
-            out = read_manifest(path, lenient=lenient)
+            objects = out.objects
         except OutputError:
             assert not lenient
             return
         # JSON Lines: records are separated by "\n" only (a bare "\r" is not a separator).
         records = sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
-        assert out.objects["index"].nunique() + len(out.skipped) == records
+        skipped = [p for p in out.problems if p.kind == "skipped"]
+        assert objects["index"].nunique() + len(skipped) == records
 
 
 def test_coco_export_loads_in_pycocotools(real_fixtures: Path, tmp_path: Path) -> None:

@@ -1,19 +1,18 @@
-"""Reading Open Images box CSVs in byte ranges on several workers changes no result."""
+"""Reference readers: every format read whole and in order, bad rows named by file and line."""
 
 from __future__ import annotations
 
-import tempfile
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtkit import _references as references
-from gtkit._errors import ReferenceLabelError
-from gtkit._references import read_open_images
+from gtkit import ReferenceLabelError, read_coco, read_cub, read_open_images, read_references
+from gtkit._references import file_name, file_names
 
 
 def _write(path: Path, rows: int) -> pd.DataFrame:
@@ -35,16 +34,8 @@ def _write(path: Path, rows: int) -> pd.DataFrame:
     return frame
 
 
-def _in_ranges(monkeypatch: pytest.MonkeyPatch, block: int = 4096) -> None:
-    monkeypatch.setattr(references, "_CSV_BLOCK", block)
-    monkeypatch.setenv("GTKIT_WORKERS", "2")
-
-
-def test_ranges_on_workers_read_every_row_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_open_images_rows_are_read_in_order(tmp_path: Path) -> None:
     expected = _write(tmp_path / "boxes.csv", 2000)
-    _in_ranges(monkeypatch)
     refs = read_open_images(tmp_path / "boxes.csv")
     boxes = refs.boxes
     assert boxes["file_name"].tolist() == [f"{i}.jpg" for i in expected["ImageID"]]
@@ -53,201 +44,169 @@ def test_ranges_on_workers_read_every_row_in_order(
     np.testing.assert_allclose(boxes["top"], expected["YMin"])
     np.testing.assert_allclose(boxes["width"], expected["XMax"] - expected["XMin"])
     np.testing.assert_allclose(boxes["height"], expected["YMax"] - expected["YMin"])
+    assert boxes["normalized"].all()
     assert refs.images == {f"{i}.jpg" for i in expected["ImageID"]}
     assert "img00000.jpg" in refs.images and repr(refs.images) == "<667 image names>"
     codes, names = refs.image_codes()
     assert names[codes].tolist() == boxes["file_name"].tolist()
 
 
-def test_a_quoted_newline_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_quoted_newline_is_read_whole(tmp_path: Path) -> None:
     path = tmp_path / "boxes.csv"
     expected = _write(path, 600)
-    text = path.read_text().replace(",human,", ',"hu\nman",', 1)
-    path.write_text(text)
-    _in_ranges(monkeypatch, block=512)
+    path.write_text(path.read_text().replace(",human,", ',"hu\nman",', 1))
     boxes = read_open_images(path).boxes
     assert len(boxes) == 600
     assert boxes["class_name"].tolist() == expected["LabelName"].tolist()
 
 
-def test_errors_name_the_file_line_in_any_range(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_rows_are_named_by_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "boxes.csv"
     _write(path, 900)
     lines = path.read_text().splitlines()
-    lines[700] = lines[700].rsplit(",", 1)[0] + ",oops"
-    path.write_text("\n".join(lines) + "\n")
-    _in_ranges(monkeypatch)
-    with pytest.raises(ReferenceLabelError, match=r"boxes\.csv:701: XMin, XMax"):
+
+    def fails(changed: str, match: str) -> None:
+        text = [*lines[:700], changed, *lines[701:]]
+        path.write_text("\n".join(text) + "\n")
+        with pytest.raises(ReferenceLabelError, match=match):
+            read_open_images(path)
+
+    fails(lines[700].rsplit(",", 1)[0] + ",oops", r"boxes\.csv:701: .*YMax.*oops")
+    # One comma too many shifts no column: the row is an error (pandas read it shifted).
+    fails(lines[700] + ",0.9", r"boxes\.csv:701: Expected Number of Columns: 8 Found: 9")
+    fails(lines[700].rsplit(",", 1)[0], r"boxes\.csv:701: Expected Number of Columns: 8 Found: 7")
+    fails('"' + lines[700], r"boxes\.csv:701: .*unterminated quote")
+    path.write_bytes(b"\n".join([*(x.encode() for x in lines[:700]), b"\xff\xfe,1,2,3,4,5,6,7"]))
+    with pytest.raises(ReferenceLabelError, match=r"boxes\.csv:701: .*utf-8"):
         read_open_images(path)
-    lines[700] = '"' + lines[700].rsplit(",", 1)[0] + ",0.5"  # a quote left open
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ReferenceLabelError, match=r"cannot read as CSV .*EOF inside string"):
-        read_open_images(path)
-    path.write_bytes(b"\n".join([*(x.encode() for x in lines[:700]), b"\xff\xfe,1,2,3,4"]))
-    with pytest.raises(ReferenceLabelError, match=r"cannot read as CSV .*utf-8"):
+    path.write_text("ImageID,XMin,XMax\n")
+    with pytest.raises(ReferenceLabelError, match=r"missing column\(s\) YMin, YMax"):
         read_open_images(path)
 
 
-def test_a_header_alone_is_no_boxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_header_alone_is_no_boxes(tmp_path: Path) -> None:
     path = tmp_path / "boxes.csv"
     path.write_text("ImageID,LabelName,XMin,XMax,YMin,YMax\n")
-    _in_ranges(monkeypatch)
     refs = read_open_images(path)
     assert len(refs.boxes) == 0 and refs.images == frozenset()
 
 
-def test_without_labels_every_class_is_empty(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_labels_every_class_is_empty(tmp_path: Path) -> None:
     path = tmp_path / "boxes.csv"
     expected = _write(path, 900).drop(columns=["LabelName"])
     expected.to_csv(path, index=False)
-    _in_ranges(monkeypatch)
     boxes = read_open_images(path).boxes
     assert boxes["class_name"].tolist() == [""] * 900
     assert boxes["file_name"].tolist() == [f"{i}.jpg" for i in expected["ImageID"]]
 
 
-# ---------------------------------------------------------------------- compiled matching
-_source = st.one_of(
-    st.text(alphabet=st.sampled_from("ab/. \t\n\x1c\u3000\u00a0é😀"), max_size=10),
-    st.text(max_size=8),
-    st.none(),
-    st.integers(),
-)
+def _basename(source: object) -> str | None:
+    """The rule written plainly, as a user would: the last path part of a source-ref."""
+    if not isinstance(source, str):
+        return None
+    return source.strip().rstrip("/").rpartition("/")[2] or None
 
 
-@given(st.lists(_source, max_size=30))
-def test_compiled_file_names_are_file_name(sources: list[object]) -> None:
-    series = pd.Series(sources, dtype=object)
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(references, "COMPILED", False)
-        expected = references.file_names(series).tolist()
-    assert references.file_names(series).tolist() == expected
-    assert expected == [references.file_name(s) for s in sources]
-
-
-_name = st.text(alphabet="abé😀.", max_size=3)
-
-
+@settings(max_examples=200, deadline=None)
 @given(
-    st.lists(_name, unique=True, max_size=20),
-    st.lists(st.one_of(_name, st.none(), _name.map(lambda n: f" s3://b/é/{n} ")), max_size=30),
-    st.booleans(),
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(alphabet=st.sampled_from("ab/. \t\u00a0\u200bé"), max_size=12),
+        ),
+        max_size=20,
+    )
 )
-def test_compiled_image_positions_are_pandas_get_indexer(
-    keys: list[str], sources: list[object], ordered: bool
-) -> None:
-    if ordered:  # sources in the keys' order: the compiled matcher's shortcut
-        sources = [*keys, *sources]
-    k, s = np.array(keys, dtype=object), pd.Series(sources, dtype=object)
-    names = [references.file_name(x) for x in sources]
-    expected = pd.Index(k, dtype=object).get_indexer(np.array(names, dtype=object)).tolist()
-    assert references.image_positions(k, s).tolist() == expected
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(references, "COMPILED", False)
-        assert references.image_positions(k, s).tolist() == expected
+def test_file_names_are_the_plain_rule(sources: list[object]) -> None:
+    assert file_names(sources).to_pylist() == [_basename(s) for s in sources]
+    assert [file_name(s) for s in sources] == [_basename(s) for s in sources]
 
 
-def test_image_positions_take_names_of_any_kind() -> None:
-    keys = np.array(["a.jpg", 3], dtype=object)
-    sources = pd.Series(["s3://b/a.jpg", "b", None], dtype=object)
-    assert references.image_positions(keys, sources).tolist() == [0, -1, -1]
+def _coco(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
 
 
-def test_image_positions_need_distinct_names() -> None:
-    keys = np.array(["a.jpg", "b.jpg", "a.jpg"], dtype=object)
-    with pytest.raises(ValueError, match="distinct"):
-        references.image_positions(keys, pd.Series(["b.jpg", "a.jpg"], dtype=object))
+def test_coco_boxes_names_sizes_and_categories(tmp_path: Path) -> None:
+    doc = {
+        "images": [
+            {"id": 1, "file_name": "a/x.jpg", "width": 640, "height": 480},
+            {"id": 2, "file_name": "y.jpg", "width": 10, "height": 20},
+            {"id": 3, "file_name": "empty.jpg"},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 2, "category_id": 7, "bbox": [1, 2, 3, 4]},
+            {"id": 2, "image_id": 1, "category_id": 8, "bbox": [5.5, 6, 7, 8]},
+        ],
+        "categories": [{"id": 7, "name": "bird"}],
+    }
+    refs = read_coco(_coco(tmp_path / "c.json", doc))
+    rows = sorted(refs.boxes[["file_name", "class_name", "left", "top", "width", "height"]]
+                  .astype(object).itertuples(index=False, name=None))  # fmt: skip
+    assert rows == [("x.jpg", "8", 5.5, 6.0, 7.0, 8.0), ("y.jpg", "bird", 1.0, 2.0, 3.0, 4.0)]
+    assert not refs.boxes["normalized"].any()
+    assert refs.images == {"x.jpg", "y.jpg", "empty.jpg"}
+    assert refs.image_sizes["x.jpg"] == (640, 480) and "empty.jpg" not in refs.image_sizes
+    # Some writers give categories as an {id: name} object.
+    doc["categories"] = {"7": "bird", "8": "nest"}
+    refs = read_coco(_coco(tmp_path / "c2.json", doc))
+    assert sorted(refs.boxes["class_name"].astype(str)) == ["bird", "nest"]
 
 
-def test_the_compiled_matching_is_built() -> None:
-    assert references._compiled() is not None, "gtkit._match was not built: see setup.py"
+def test_coco_mistakes_are_named(tmp_path: Path) -> None:
+    base = {"images": [{"id": 1, "file_name": "x.jpg"}], "categories": []}
+    orphan = {**base, "annotations": [{"image_id": 9, "category_id": 1, "bbox": [0, 0, 1, 1]}]}
+    with pytest.raises(ReferenceLabelError, match=r"image_id '9' names no image"):
+        read_coco(_coco(tmp_path / "o.json", orphan))
+    twice = {**base, "images": base["images"] * 2, "annotations": []}
+    with pytest.raises(ReferenceLabelError, match=r"image id '1' is listed twice"):
+        read_coco(_coco(tmp_path / "t.json", twice))
+    short = {**base, "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}
+    with pytest.raises(ReferenceLabelError, match=r"bbox that is not \[x, y, width, height\]"):
+        read_coco(_coco(tmp_path / "s.json", short))
+    (tmp_path / "broken.json").write_text('{"images": [')
+    with pytest.raises(ReferenceLabelError, match=r"broken\.json: not a COCO file"):
+        read_coco(tmp_path / "broken.json")
 
 
-# Fields of an Open Images row as a file may hold them; now and then an odd one.
-_id = st.one_of(
-    st.sampled_from(["a", "b", "0001", "é", ""]),
-    st.text(st.characters(exclude_characters=',"\r\n', exclude_categories=["Cs"]), max_size=3),
-)
-_corner = st.one_of(
-    st.floats(0, 1, allow_nan=False).map(lambda x: f"{x:.5f}"),
-    st.floats(-1e6, 1e6).map(lambda x: repr(round(x, 4))),
-    st.integers(-3, 3).map(str),
-    st.sampled_from(["1e-3", "-0.0", "1e22", "123456789012345"]),
-)
-_odd = st.sampled_from(
-    [
-        "0.1234567890123456",
-        "1e30",
-        " 0.5",
-        "0.5 ",
-        ".5",
-        "1.",
-        "",
-        "x",
-        "nan",
-        "1,2",
-        '"a"',
-        "\ud800",
-        "a\rb",
-    ]
-)
+def test_a_json_list_of_classes(tmp_path: Path) -> None:
+    path = tmp_path / "classes.json"
+    path.write_text(
+        json.dumps([{"ImageId": "a", "Label": "cat"}, {"file_name": "b.png", "class_name": "dog"}])
+    )
+    refs = read_references(path)
+    assert refs.classes.values.tolist() == [["a.jpg", "cat"], ["b.png", "dog"]]
+    assert refs.images == {"a.jpg", "b.png"} and len(refs.boxes) == 0
+    path.write_text(json.dumps([{"ImageId": "a"}]))
+    with pytest.raises(
+        ReferenceLabelError, match=r"item 0 needs ImageId \(or file_name\) and Label"
+    ):
+        read_references(path)
 
 
-@st.composite
-def _csv_rows(draw: st.DrawFn) -> bytes:
-    rows = []
-    for _ in range(draw(st.integers(0, 6))):
-        fields = [draw(_id), "human", draw(_id), "1", *(draw(_corner) for _ in range(4))]
-        rows.append(fields)
-    if rows and draw(st.integers(0, 2)) == 0:
-        row = draw(st.sampled_from(rows))
-        row[draw(st.sampled_from([0, 2, 4, 5, 6, 7]))] = draw(_odd)
-    end = draw(st.sampled_from(["", "\n", "\n", "\n\n", "\r\n"]))
-    return ("\n".join(",".join(row) for row in rows) + end).encode("utf-8", "surrogatepass")
+def test_cub_folders(tmp_path: Path) -> None:
+    (tmp_path / "images.txt").write_text("1 001.Albatross/a_1.jpg\n2 002.Auklet/b_2.jpg\n")
+    (tmp_path / "bounding_boxes.txt").write_text("1 10.0 20.0 30.0 40.0\n2 1 2 3 4\n")
+    refs = read_cub(tmp_path)
+    assert refs.boxes[["file_name", "class_name"]].astype(str).values.tolist() == [
+        ["a_1.jpg", "001.Albatross"], ["b_2.jpg", "002.Auklet"],
+    ]  # fmt: skip
+    assert refs.boxes["left"].tolist() == [10.0, 1.0]
+    (tmp_path / "bounding_boxes.txt").write_text("1 10.0 20.0 30.0 40.0\n3 1 2 3 4\n")
+    with pytest.raises(ReferenceLabelError, match=r"image id '3' is not in images.txt"):
+        read_cub(tmp_path)
+    (tmp_path / "bounding_boxes.txt").write_text("1 10.0 twenty 30.0 40.0\n")
+    with pytest.raises(ReferenceLabelError, match=r":1: .*twenty"):
+        read_cub(tmp_path)
 
 
-_HEADER = ["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(_csv_rows())
-@example(b"a,human,a,1,0,0,0,0\na,human,\x00,1,0,0,0,0")  # pandas 2 reads a NUL as "", 3 not
-def test_compiled_csv_rows_read_as_pandas_reads_them(rows: bytes) -> None:
-    # Where the compiled reader takes a range, pandas reads it to the same part; where it
-    # declines (None), pandas reads it.
-    scanned = references._compiled_part(rows, _HEADER)
-    if scanned is None:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "rows.csv"
-        path.write_bytes(b"\n" + rows)  # the first range starts after the header line
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(references, "COMPILED", False)
-            expected = references._open_images_part((str(path), 0, len(rows) + 1), _HEADER)
-    assert isinstance(expected, references._Part)
-    assert expected.bad_row == scanned.bad_row == -1
-    for got, want in ((scanned.images, expected.images), (scanned.labels, expected.labels)):
-        assert got is not None and want is not None
-        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
-    assert scanned.coords.tobytes() == expected.coords.tobytes()  # bit for bit, -0.0 included
-
-
-def test_the_compiled_csv_reader_takes_usual_rows() -> None:
-    rows = b"a,human,/m/1,1,0.1,0.5,0.2,0.25\nb,human,/m/2,1,0,1,0,1\n"
-    part = references._compiled_part(rows, _HEADER)
-    assert part is not None
-    assert part.images[1].tolist() == ["a.jpg", "b.jpg"] and part.coords.shape == (2, 4)
-    assert part.coords[0].tolist() == [0.1, 0.2, 0.5 - 0.1, 0.25 - 0.2]
-
-
-@given(st.lists(st.text(alphabet="ab.é", max_size=3), max_size=30), st.booleans())
-def test_factorizing_ordered_names_is_pandas_factorize(names: list[str], ordered: bool) -> None:
-    values = np.array(sorted(names) if ordered else names, dtype=object)
-    codes, distinct = references._factorize_sorted(values)
-    expected_codes, expected = pd.factorize(values)
-    assert codes.tolist() == expected_codes.tolist()
-    assert distinct.tolist() == list(expected)
+def test_renamed_maps_or_merges_classes(tmp_path: Path) -> None:
+    _write(tmp_path / "boxes.csv", 30)
+    refs = read_open_images(tmp_path / "boxes.csv")
+    one = refs.renamed(single_class="bird")
+    assert set(one.boxes["class_name"]) == {"bird"} and len(one.boxes) == 30
+    mapped = refs.renamed(names={"/m/015p6": "bird"})
+    expected = ["bird" if c == "/m/015p6" else c for c in refs.boxes["class_name"]]
+    assert mapped.boxes["class_name"].tolist() == expected
+    assert refs.boxes["class_name"].tolist() != expected  # the original is left as it was
