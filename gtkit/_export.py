@@ -72,17 +72,25 @@ def _path_parts(source: object) -> list[str]:
     ]
 
 
-def image_names(sources: Sequence[object], indexes: Sequence[int]) -> list[str]:
+def image_names(
+    sources: Sequence[object], indexes: Sequence[int], *, stems: bool = False
+) -> list[str]:
     """A name for each image, unique within one export: its file name, with as many of the
     folders above it as tell it from another image of the same file name (``a/0001.jpg``,
     ``b/0001.jpg``); an image listed twice gets its object index after the stem of every
-    listing but the first; an object with no source is ``object-<index>``.
+    listing but the first; an object with no source is ``object-<index>``. With ``stems``,
+    names without the extension, unique as such (``a.jpg`` and ``a.png`` would share a YOLO
+    or VOC label file ``a.txt``).
 
     >>> image_names(["s3://b/a/1.jpg", "s3://b/c/1.jpg", "s3://b/2.jpg", "s3://b/2.jpg"],
     ...             [0, 1, 2, 3])
     ['a/1.jpg', 'c/1.jpg', '2.jpg', '2-3.jpg']
+    >>> image_names(["s3://b/x.jpg", "s3://b/x.png"], [0, 1], stems=True)
+    ['x', 'x-1']
     """
     parts = [_path_parts(s) or [f"object-{i}"] for s, i in zip(sources, indexes, strict=True)]
+    if stems:
+        parts = [[*p[:-1], PurePosixPath(p[-1]).stem or p[-1]] for p in parts]
     depth = [1] * len(parts)
     names = [p[-1] for p in parts]
     while True:
@@ -200,9 +208,10 @@ def write_export(
     width, height = _image_sizes(images)
     categories = _categories(boxes)
     grouped = dict(tuple(boxes.groupby("index", observed=True)))
-    names = image_names(images["source"].tolist(), images["index"].tolist())
+    sources, indexes = images["source"].tolist(), images["index"].tolist()
     suffix = ".txt" if fmt == "yolo" else ".xml"
-    files = [str(PurePosixPath(name).with_suffix(suffix)) for name in names]
+    files = [f"{stem}{suffix}" for stem in image_names(sources, indexes, stems=True)]
+    names = image_names(sources, indexes)
     for file in files:
         _check_free(target / file, overwrite)
     target.mkdir(parents=True, exist_ok=True)

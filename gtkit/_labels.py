@@ -33,6 +33,7 @@ from gtkit._engine import (
     fetch,
     json_string,
     timestamp_sql,
+    utc,
 )
 from gtkit._errors import OutputError, Problem
 from gtkit._lines import describe_records, record_lines
@@ -291,21 +292,16 @@ def _discover(con: duckdb.DuckDBPyConnection, path: str) -> _Layout:
     )
 
 
-def _load(con: duckdb.DuckDBPyConnection, path: str, layout: _Layout, *, tolerate: bool) -> int:
-    """Read every line by the layout's schema into the engine's table ``gt_lines`` (one row
-    per record, in order, so that a row's ``rowid`` is its record number); with ``tolerate``,
-    a line the engine rejects is a row of nulls instead of an error. Returns the records."""
+# ---------------------------------------------------------------------- the read
+def _source_sql(layout: _Layout, *, tolerate: bool) -> str:
+    """The engine reading every line by the layout's schema (a line it rejects is a row of
+    nulls with ``tolerate``, else an error)."""
     columns = ", ".join(f"{json_string(k)}: {json_string(t)}" for k, t in layout.schema().items())
-    con.execute(
-        f"""
-    CREATE OR REPLACE TEMP TABLE gt_lines AS
-    SELECT * FROM read_json(?, format = 'newline_delimited', records = true,
-        auto_detect = false, columns = {{{columns}}},
-        maximum_object_size = {MAX_LINE_BYTES}, ignore_errors = {str(tolerate).lower()})
-    """,
-        [path],
+    return (
+        f"read_json(?, format = 'newline_delimited', records = true, auto_detect = false, "
+        f"columns = {{{columns}}}, maximum_object_size = {MAX_LINE_BYTES}, "
+        f"ignore_errors = {str(tolerate).lower()})"
     )
-    return int(con.execute("SELECT count(*) FROM gt_lines").fetchall()[0][0])
 
 
 _SUSPECT = f"""
@@ -315,19 +311,19 @@ FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true,
 """
 
 
-def _rejected_records(
-    con: duckdb.DuckDBPyConnection, path: str, layout: _Layout, records: int
-) -> np.ndarray:
-    """Records the engine could not read under the schema (read with nulls in their place):
-    lines that are not JSON objects, and objects with keys whose every column came out null.
-    A line of nothing but nulls is a suspect too; describing it clears it."""
+def _rejected_records(con: duckdb.DuckDBPyConnection, path: str, layout: _Layout) -> np.ndarray:
+    """Records the engine could not read under the schema (read leniently, a row of nulls in
+    their place): lines that are not JSON objects, and objects with keys whose every column
+    came out null. A line of nothing but nulls is a suspect too; describing it clears it."""
     suspect = fetch(con, _SUSPECT, [path]).column("suspect").to_numpy(zero_copy_only=False)
-    if len(suspect) != records:
-        raise OutputError(f"{path}: the reader counted {records} lines, then {len(suspect)}")
     nulls = " AND ".join(f"{_ident(k)} IS NULL" for k in layout.schema())
-    all_null = fetch(con, f"SELECT rowid AS r FROM gt_lines WHERE {nulls}").column("r")
-    rows = all_null.to_numpy()
-    out: np.ndarray = np.sort(rows[np.asarray(suspect, dtype=bool)[rows]])
+    found = fetch(con, f"SELECT ({nulls}) AS n FROM {_source_sql(layout, tolerate=True)}", [path])
+    all_null = found.column("n").to_numpy(zero_copy_only=False)
+    if len(suspect) != len(all_null):
+        raise OutputError(f"{path}: the reader counted {len(all_null)} lines, then {len(suspect)}")
+    out: np.ndarray = np.flatnonzero(
+        np.asarray(suspect, dtype=bool) & np.asarray(all_null, dtype=bool)
+    )
     return out
 
 
@@ -348,19 +344,21 @@ def read_label_tables(
     """Read the manifest at the local ``path`` (named ``name`` in messages) into tables."""
     try:
         layout = _discover(con, path)
-        rejected = np.zeros(0, dtype=np.int64)
-        records = -1
+        rows = None
         if not layout.unreadable:
             try:
-                records = _load(con, path, layout, tolerate=False)
+                rows = fetch(con, _rows_sql(layout, tolerate=False), [path])
             except EngineError:
-                records = -1  # some line has a value of the wrong type: find which below
-        if records < 0:
-            records = _load(con, path, layout, tolerate=True)
-            rejected = _rejected_records(con, path, layout, records)
+                rows = None  # some line has a value of the wrong type: find which below
+        rejected = np.zeros(0, dtype=np.int64)
+        if rows is None:
+            rows = fetch(con, _rows_sql(layout, tolerate=True), [path])
+            rejected = _rejected_records(con, path, layout)
+        if len(layout.attributes) <= 1:  # a row per line, in the file's order
+            rows = rows.set_column(0, "record", pa.array(np.arange(rows.num_rows)))
     except EngineError as exc:
         raise OutputError(f"{name}: cannot read as JSON Lines ({_first_line(exc)})") from None
-    line_of = record_lines(path, records)
+    line_of = record_lines(path, layout.records)
     problems: list[Problem] = []
     if len(rejected):
         shown = rejected[:max_problems]
@@ -375,24 +373,18 @@ def read_label_tables(
             )
         if len(rejected) and not lenient:
             raise OutputError(_many(f"{name}: lines the reader cannot take", problems))
-        if len(rejected):
-            con.execute(f"DELETE FROM gt_lines WHERE rowid IN ({', '.join(map(str, rejected))})")
-    con.execute("CREATE OR REPLACE TEMP VIEW lines AS SELECT rowid AS record, * FROM gt_lines")
-    try:
-        objects = fetch(con, _objects_sql(layout))
-        bad_dates = _problems_in(objects, "bad_date", line_of, name, "value")
-        if bad_dates and not lenient:
-            raise OutputError(_many(f"{name}: values the reader cannot take", bad_dates))
-        notes = _problems_in(objects, "note", line_of, name, "note")
-        tables = _tables(con, layout, objects, line_of)
-    finally:
-        con.execute("DROP VIEW IF EXISTS lines")
-        con.execute("DROP TABLE IF EXISTS gt_lines")
+        keep = ~np.isin(rows.column("record").to_numpy(), rejected)
+        rows = rows.filter(pa.array(keep))
+    bad_dates = _problems_in(rows, "bad_date", line_of, name, "value")
+    if bad_dates and not lenient:
+        raise OutputError(_many(f"{name}: values the reader cannot take", bad_dates))
+    notes = _problems_in(rows, "note", line_of, name, "note")
     unnamed = [
         Problem(name, f"top-level key {key!r} is left out of 'extra': the reader cannot tell "
                 "it from another key (no name, or one that differs only in case)", "note")
         for key in layout.unnamed
     ]  # fmt: skip
+    tables = _tables(rows, line_of)
     tables.problems = problems + sorted(bad_dates + notes, key=_line_number) + unnamed
     return tables
 
@@ -402,11 +394,11 @@ def _line_number(problem: Problem) -> int:
 
 
 def _problems_in(
-    objects: pa.Table, column: str, line_of: np.ndarray, name: str, kind: str
+    rows: pa.Table, column: str, line_of: np.ndarray, name: str, kind: str
 ) -> list[Problem]:
-    """The problems a column of the objects query states, where it states one."""
-    found = objects.filter(pc.is_valid(objects.column(column)))
-    records = found.column("index").to_numpy()
+    """The problems a column of the rows states, where it states one."""
+    found = rows.filter(pc.is_valid(rows.column(column)))
+    records = found.column("record").to_numpy()
     messages = found.column(column).to_pylist()
     return [
         Problem(f"{name}:{line_of[r]}", m, kind) for r, m in zip(records, messages, strict=True)
@@ -424,7 +416,7 @@ def _many(heading: str, problems: list[Problem], shown: int = 20) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------- SQL
+# ---------------------------------------------------------------------- SQL, a row per label
 def _metadata(a: _Attribute) -> str:
     return _ident(f"{a.name}-metadata")
 
@@ -460,103 +452,33 @@ def _extra_sql(layout: _Layout) -> str:
     return f"CAST(nullif(json_merge_patch('{{}}', json_object({pairs})), '{{}}') AS VARCHAR)"
 
 
-def _object_columns(a: _Attribute) -> dict[str, str]:
-    """SQL for each per-attribute column of an object row of ``a`` (raw texts; see
-    :func:`_objects_sql` for what they become)."""
-    m, v = _metadata(a), _ident(a.name)
-    name = _text(a.name + "-metadata")
-    if a.kind == "other":
-        colors = f'COALESCE({m}."internal-color-map", {m}."color-map")'
-        confidence = (
-            f"COALESCE({m}.confidence, "
-            f"list_avg(list_transform(map_values({colors}), lambda e: e.confidence)))"
-        )
-        value = (
-            f"CASE WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN NULL "
-            f"WHEN json_type({v}) = 'VARCHAR' THEN json_extract_string({v}, '$') "
-            f"ELSE CAST({v} AS VARCHAR) END"
-        )
-        note = "NULL::VARCHAR"
-    else:
-        # An image's confidence is the mean of its boxes' (as automated labeling defines it).
-        confidence = (
-            f"CASE WHEN len({m}.objects) = len({v}.annotations) THEN "
-            f"list_avg(list_transform({m}.objects, lambda o: o.confidence)) END"
-        )
-        value = "NULL::VARCHAR"
-        note = (
-            f"CASE WHEN len({m}.objects) <> len({v}.annotations) THEN {name} || '.objects has ' "
-            f"|| len({m}.objects) || ' entries for ' || len({v}.annotations) || ' annotations "
-            f"(objects[i] belongs to annotations[i]); their confidences are unknown' END"
-        )
-    boxes = a.kind == "boxes"
-    return {
-        "attribute": _text(a.name),
-        "type": f"{m}.type",
-        "human": f'{m}."human-annotated"',
-        "confidence": confidence,
-        "date": _field(a, "creation-date", "creation_date"),
-        "job": _field(a, "job-name", "job_name"),
-        "failure_reason": f'{m}."failure-reason"',
-        "value": value,
-        "adjustment_status": f'{m}."adjustment-status"',
-        "image_width": f"{v}.image_size[1].width" if boxes else "NULL::DOUBLE",
-        "image_height": f"{v}.image_size[1].height" if boxes else "NULL::DOUBLE",
-        "note": note,
-    }
-
-
-_NO_ATTRIBUTE = {
-    "attribute": "NULL::VARCHAR", "type": "NULL::VARCHAR", "human": "NULL::VARCHAR",
-    "confidence": "NULL::DOUBLE", "date": "NULL::VARCHAR", "job": "NULL::VARCHAR",
-    "failure_reason": "NULL::VARCHAR", "value": "NULL::VARCHAR",
-    "adjustment_status": "NULL::VARCHAR", "image_width": "NULL::DOUBLE",
-    "image_height": "NULL::DOUBLE", "note": "NULL::VARCHAR",
-}  # fmt: skip
-
-
-def _objects_sql(layout: _Layout) -> str:
-    """One row per (line, label attribute), a line with none getting one row too: with one
-    attribute, a row for each line in the file's order; with several, their union in order."""
-    common = f'COALESCE("source-ref", "source") AS source, {_extra_sql(layout)} AS extra'
-    if len(layout.attributes) == 1:
-        (a,) = layout.attributes
-        labeled = _labeled(a)
-        columns = ", ".join(
-            f"CASE WHEN {labeled} THEN {sql} END AS {k}" for k, sql in _object_columns(a).items()
-        )
-        rows = f"SELECT record, {common}, {columns} FROM lines"
-        order = ""
-    else:
-        parts = []
-        for a in layout.attributes:
-            columns = ", ".join(f"{sql} AS {k}" for k, sql in _object_columns(a).items())
-            parts.append(
-                f"SELECT record, {a.position} AS position, {common}, {columns} "
-                f"FROM lines WHERE {_labeled(a)}"
-            )
-        nothing = " AND ".join(f"NOT {_labeled(x)}" for x in layout.attributes) or "true"
-        columns = ", ".join(f"{sql} AS {k}" for k, sql in _NO_ATTRIBUTE.items())
-        parts.append(
-            f"SELECT record, -1 AS position, {common}, {columns} FROM lines WHERE {nothing}"
-        )
-        rows = "\nUNION ALL\n".join(parts)
-        order = "ORDER BY record, position"
-    date = timestamp_sql("date")
-    return f"""
-    SELECT record AS "index", source, attribute,
-        CASE WHEN type ILIKE 'groundtruth/%' THEN substr(type, 13) ELSE type END AS task_type,
-        CASE lower(human) WHEN 'yes' THEN true WHEN 'true' THEN true
-                          WHEN 'no' THEN false WHEN 'false' THEN false END AS human,
-        confidence, {date} AS creation_date,
-        CASE WHEN starts_with(job, '{_JOB_PREFIX}') THEN substr(job, {len(_JOB_PREFIX) + 1})
-             ELSE job END AS job_name,
-        failure_reason, value, adjustment_status, image_width, image_height, extra,
-        CASE WHEN date IS NOT NULL AND {date} IS NULL
-             THEN attribute || '-metadata.creation-date: ' || date[:80]
-                  || ' is not a date (ISO 8601, or a JavaScript date text)' END AS bad_date,
-        note
-    FROM ({rows}) {order}"""
+_BOX = 'STRUCT(class_id DOUBLE, "left" DOUBLE, top DOUBLE, width DOUBLE, height DOUBLE)'
+_CUBOID = (
+    'STRUCT("object-name" VARCHAR, "class-id" DOUBLE, "center-x" DOUBLE, "center-y" DOUBLE, '
+    '"center-z" DOUBLE, length DOUBLE, width DOUBLE, height DOUBLE, roll DOUBLE, pitch DOUBLE, '
+    'yaw DOUBLE, "label-category-attributes" JSON)'
+)
+_CLASS = "STRUCT(class_id BIGINT, class_name VARCHAR, confidence DOUBLE)"
+# The columns of a label row (see _label_columns), with the type a row without a label gets.
+_ROW_TYPES = {
+    "attribute": "VARCHAR",
+    "type": "VARCHAR",
+    "human": "VARCHAR",
+    "confidence": "DOUBLE",
+    "date": "VARCHAR",
+    "job": "VARCHAR",
+    "failure_reason": "VARCHAR",
+    "value": "VARCHAR",
+    "adjustment_status": "VARCHAR",
+    "image_width": "DOUBLE",
+    "image_height": "DOUBLE",
+    "note": "VARCHAR",
+    "boxes": f"{_BOX}[]",
+    "cuboids": f"{_CUBOID}[]",
+    "objects": "STRUCT(confidence DOUBLE)[]",
+    "class_map": "MAP(VARCHAR, VARCHAR)",
+    "classes": f"{_CLASS}[]",
+}
 
 
 def _class_id(number: str) -> str:
@@ -567,197 +489,297 @@ def _class_id(number: str) -> str:
     )
 
 
-def _class_name(a: _Attribute, number: str) -> str:
-    """The name the line's class map gives a class id (a number), NULL where it gives none."""
-    key = f"CAST(CAST({number} AS BIGINT) AS VARCHAR)"
-    return (
-        f"CASE WHEN {number} = trunc({number}) AND abs({number}) <= 9007199254740992 THEN "
-        f"map_extract_value({_field(a, 'class-map', 'class_map')}, {key}) END"
-    )
-
-
-def _boxes_sql(layout: _Layout) -> str | None:
-    parts = []
-    for a in layout.attributes:
-        if a.kind != "boxes":
-            continue
-        m, v = _metadata(a), _ident(a.name)
-        confidences = (
-            f"CASE WHEN len({m}.objects) = len({v}.annotations) "
-            f"THEN list_transform({m}.objects, lambda o: o.confidence) END"
-        )
-        parts.append(f"""
-        SELECT record AS "index", {_text(a.name)} AS attribute,
-            {_class_id("b.class_id")} AS class_id, {_class_name(a, "b.class_id")} AS class_name,
-            b."left" AS "left", b.top AS top, b.width AS width, b.height AS height,
-            confidence, {v}.image_size[1].width AS image_width,
-            {v}.image_size[1].height AS image_height, {a.position} AS position, ordinal
-        FROM (SELECT record, {m}, {v}, UNNEST({v}.annotations) AS b,
-                     UNNEST({confidences}) AS confidence,
-                     UNNEST(range(len({v}.annotations))) AS ordinal
-              FROM lines WHERE {_labeled(a)})""")
-    return _in_order(parts)
-
-
-def _in_order(parts: list[str]) -> str | None:
-    """The union of per-attribute row sets (each in the order of the lines and of the rows
-    within a label), ordered by line, by the attribute's place in a line, and by row."""
-    if len(parts) <= 1:
-        return parts[0] if parts else None
-    union = "\nUNION ALL\n".join(parts)
-    return f'SELECT * FROM ({union}) ORDER BY "index", position, ordinal'
-
-
-def _cuboids_sql(layout: _Layout) -> str | None:
-    parts = []
-    for a in layout.attributes:
-        if a.kind != "cuboids":
-            continue
-        m, v = _metadata(a), _ident(a.name)
-        confidences = (
-            f"CASE WHEN len({m}.objects) = len({v}.annotations) "
-            f"THEN list_transform({m}.objects, lambda o: o.confidence) END"
-        )
-        parts.append(f"""
-        SELECT record AS "index", {_text(a.name)} AS attribute, c."object-name" AS object_name,
-            {_class_id('c."class-id"')} AS class_id,
-            {_class_name(a, 'c."class-id"')} AS class_name,
-            c."center-x" AS center_x, c."center-y" AS center_y, c."center-z" AS center_z,
-            c.length AS length, c.width AS width, c.height AS height,
-            c.roll AS roll, c.pitch AS pitch, c.yaw AS yaw, confidence,
-            CAST(c."label-category-attributes" AS VARCHAR) AS label_attributes,
-            {a.position} AS position, ordinal
-        FROM (SELECT record, {m}, UNNEST({v}.annotations) AS c,
-                     UNNEST({confidences}) AS confidence,
-                     UNNEST(range(len({v}.annotations))) AS ordinal
-              FROM lines WHERE {_labeled(a)})""")
-    return _in_order(parts)
-
-
-def _classes_sql(layout: _Layout) -> str | None:
-    """Classes of every label that is not boxes or cuboids, by the label's shape: colour maps
+def _classes(a: _Attribute) -> str:
+    """The classes a label that is not boxes or cuboids gives, by its shape: colour maps
     (segmentation), entities (named entities), lists (multi-label), S3 URIs (video and 3D
     labels: their class maps), else one class (classification, verification)."""
-    parts = []
-    for a in layout.attributes:
-        if a.kind != "other":
-            continue
-        m, v = _metadata(a), _ident(a.name)
-        colors = f'COALESCE({m}."internal-color-map", {m}."color-map")'
-        class_map = _field(a, "class-map", "class_map")
-        shape = f"""CASE
-            WHEN {colors} IS NOT NULL THEN 'colors'
-            WHEN json_type({v}, '$.annotations') = 'OBJECT' THEN 'entities'
-            WHEN json_type({v}) = 'ARRAY' THEN 'list'
-            WHEN json_type({v}) = 'VARCHAR' AND ({_text(a.name)} LIKE '%-ref'
-                 OR starts_with(json_extract_string({v}, '$'), 's3://')) THEN 'uri'
-            WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
-                 OR {m}."class-name" IS NOT NULL THEN 'one'
-            END"""
-        rows = f"""(SELECT record, {m}, {v}, {shape} AS shape FROM lines
-                   WHERE {_labeled(a)})"""
-        name, at = _text(a.name), a.position
-        parts.append(f"""
-        SELECT record, {name} AS attribute, TRY_CAST(e.key AS BIGINT) AS class_id,
-            e.value."class-name" AS class_name, e.value.confidence AS confidence,
-            {at} AS position, ordinal
-        FROM (SELECT record, UNNEST(map_entries({colors})) AS e,
-                     UNNEST(range(CAST(cardinality({colors}) AS BIGINT))) AS ordinal
-              FROM {rows} WHERE shape = 'colors')""")
-        entities = f"{v} -> '$.annotations.entities'"
-        parts.append(f"""
-        SELECT record, {name}, -1, entity.label, confidence, {at}, ordinal
-        FROM (SELECT record,
-                UNNEST(json_transform({entities}, '[{{"label": "VARCHAR"}}]')) AS entity,
-                UNNEST(CASE WHEN len({m}.entities) = json_array_length({entities})
-                       THEN list_transform({m}.entities, lambda e: e.confidence) END) AS confidence,
-                UNNEST(range(CAST(json_array_length({entities}) AS BIGINT))) AS ordinal
-              FROM {rows} WHERE shape = 'entities')""")
-        parts.append(f"""
-        SELECT record, {name}, TRY_CAST(item AS BIGINT), map_extract_value({class_map}, item),
-            map_extract_value({m}."confidence-map", item), {at}, ordinal
-        FROM (SELECT record, {m}, UNNEST(json_transform({v}, '["VARCHAR"]')) AS item,
-                     UNNEST(range(CAST(json_array_length({v}) AS BIGINT))) AS ordinal
-              FROM {rows} WHERE shape = 'list')""")
-        parts.append(f"""
-        SELECT record, {name}, TRY_CAST(e.key AS BIGINT), e.value, NULL::DOUBLE, {at}, ordinal
-        FROM (SELECT record, UNNEST(map_entries({class_map})) AS e,
-                     UNNEST(range(CAST(cardinality({class_map}) AS BIGINT))) AS ordinal
-              FROM {rows} WHERE shape = 'uri')""")
-        number = f"TRY_CAST(json_extract_string({v}, '$') AS DOUBLE)"
-        parts.append(f"""
-        SELECT record, {name}, {_class_id(number)}, {m}."class-name", {m}.confidence, {at}, 0
-        FROM {rows} WHERE shape = 'one'""")
-    if not parts:
-        return None
-    union = "\nUNION ALL\n".join(parts)
-    return f"""SELECT record AS "index", attribute, COALESCE(class_id, -1) AS class_id,
-        class_name, confidence FROM ({union}) ORDER BY "index", position, ordinal"""
+    m, v = _metadata(a), _ident(a.name)
+    colors = _field(a, "internal-color-map", "color-map")
+    class_map = _field(a, "class-map", "class_map")
+    entities = f"json_transform({v} -> '$.annotations.entities', '[{{\"label\": \"VARCHAR\"}}]')"
+    confidences = f"list_transform({m}.entities, lambda e: e.confidence)"
+    number = f"TRY_CAST(json_extract_string({v}, '$') AS DOUBLE)"
+    return f"""CASE
+        WHEN {colors} IS NOT NULL THEN list_transform(map_entries({colors}), lambda e:
+            {{'class_id': TRY_CAST(e.key AS BIGINT), 'class_name': e.value."class-name",
+              'confidence': e.value.confidence}})
+        WHEN json_type({v}, '$.annotations') = 'OBJECT' THEN
+            list_transform(range(1, len({entities}) + 1), lambda i:
+                {{'class_id': -1, 'class_name': {entities}[i].label,
+                  'confidence': CASE WHEN len({confidences}) = len({entities})
+                                     THEN {confidences}[i] END}})
+        WHEN json_type({v}) = 'ARRAY' THEN
+            list_transform(json_transform({v}, '["VARCHAR"]'), lambda item:
+                {{'class_id': TRY_CAST(item AS BIGINT),
+                  'class_name': map_extract_value({class_map}, item),
+                  'confidence': map_extract_value({m}."confidence-map", item)}})
+        WHEN json_type({v}) = 'VARCHAR' AND ({_text(a.name)} LIKE '%-ref'
+             OR starts_with(json_extract_string({v}, '$'), 's3://')) THEN
+            list_transform(map_entries({class_map}), lambda e:
+                {{'class_id': TRY_CAST(e.key AS BIGINT), 'class_name': e.value,
+                  'confidence': NULL::DOUBLE}})
+        WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
+             OR {m}."class-name" IS NOT NULL THEN
+            [{{'class_id': {_class_id(number)}, 'class_name': {m}."class-name",
+               'confidence': {m}.confidence}}]
+        END"""
 
 
-# ---------------------------------------------------------------------- to pandas
+def _label_columns(a: _Attribute) -> dict[str, str]:
+    """SQL for each column of a label row of ``a`` (see :data:`_ROW_TYPES`): per-line values,
+    raw (:func:`_rows_sql` makes them what the tables hold), and the lists that become rows
+    of other tables."""
+    m, v = _metadata(a), _ident(a.name)
+    columns = {k: f"NULL::{t}" for k, t in _ROW_TYPES.items()}
+    columns.update(
+        attribute=_text(a.name),
+        type=f"{m}.type",
+        human=f'{m}."human-annotated"',
+        date=_field(a, "creation-date", "creation_date"),
+        job=_field(a, "job-name", "job_name"),
+        failure_reason=f'{m}."failure-reason"',
+        adjustment_status=f'{m}."adjustment-status"',
+    )
+    if a.kind == "other":
+        colors = _field(a, "internal-color-map", "color-map")
+        columns["confidence"] = (
+            f"COALESCE({m}.confidence, "
+            f"list_avg(list_transform(map_values({colors}), lambda e: e.confidence)))"
+        )
+        columns["value"] = (
+            f"CASE WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN NULL "
+            f"WHEN json_type({v}) = 'VARCHAR' THEN json_extract_string({v}, '$') "
+            f"ELSE CAST({v} AS VARCHAR) END"
+        )
+        columns["classes"] = _classes(a)
+        return columns
+    # Boxes and cuboids: the confidence of each is the objects entry at its place, and the
+    # label's the mean of its items' (automated labeling's definition): see _confidences.
+    name = _text(a.name + "-metadata")
+    columns.update(
+        note=(
+            f"CASE WHEN len({m}.objects) <> len({v}.annotations) THEN {name} || '.objects has ' "
+            f"|| len({m}.objects) || ' entries for ' || len({v}.annotations) || ' annotations "
+            f"(objects[i] belongs to annotations[i]); their confidences are unknown' END"
+        ),
+        objects=f"{m}.objects",
+        class_map=_field(a, "class-map", "class_map"),
+    )
+    columns[a.kind] = f"{v}.annotations"
+    if a.kind == "boxes":
+        columns.update(
+            image_width=f"{v}.image_size[1].width", image_height=f"{v}.image_size[1].height"
+        )
+    return columns
+
+
+def _rows_sql(layout: _Layout, *, tolerate: bool) -> str:
+    """One row per (line, label attribute), a line with none getting one row too, in the
+    file's order: with at most one attribute, a row for each line as the engine reads it (its
+    record number given by its place); with several, their union, ordered."""
+    source = _source_sql(layout, tolerate=tolerate)
+    common = f'COALESCE("source-ref", "source") AS source, {_extra_sql(layout)} AS extra'
+    empty = ", ".join(f"NULL::{t} AS {k}" for k, t in _ROW_TYPES.items())
+    if len(layout.attributes) <= 1:
+        if layout.attributes:
+            (a,) = layout.attributes
+            labeled = _labeled(a)
+            columns = ", ".join(
+                f"CASE WHEN {labeled} THEN {sql} END AS {k}" for k, sql in _label_columns(a).items()
+            )
+        else:
+            columns = empty
+        rows = f"SELECT NULL::BIGINT AS record, {common}, {columns} FROM {source}"
+        order = ""
+    else:
+        parts = [
+            f"SELECT record, {a.position} AS position, {common}, "
+            + ", ".join(f"{sql} AS {k}" for k, sql in _label_columns(a).items())
+            + f" FROM lines WHERE {_labeled(a)}"
+            for a in layout.attributes
+        ]
+        nothing = " AND ".join(f"NOT {_labeled(x)}" for x in layout.attributes)
+        parts.append(f"SELECT record, -1 AS position, {common}, {empty} FROM lines WHERE {nothing}")
+        union = "\nUNION ALL\n".join(parts)
+        rows = f"WITH lines AS (SELECT row_number() OVER () - 1 AS record, * FROM {source}) {union}"
+        order = "ORDER BY record, position"
+    return f"""
+    SELECT record, source, attribute, task_type, human, confidence, creation_date, job_name,
+        failure_reason, value, adjustment_status, image_width, image_height, extra,
+        CASE WHEN date IS NOT NULL AND creation_date IS NULL
+             THEN attribute || '-metadata.creation-date: ' || date[:80]
+                  || ' is not a date (ISO 8601, or a JavaScript date text)' END AS bad_date,
+        note, boxes, cuboids, objects, class_map, classes
+    FROM (
+        SELECT record, source, attribute,
+            CASE WHEN type ILIKE 'groundtruth/%' THEN substr(type, 13) ELSE type END
+                AS task_type,
+            CASE lower(human) WHEN 'yes' THEN true WHEN 'true' THEN true
+                              WHEN 'no' THEN false WHEN 'false' THEN false END AS human,
+            confidence, date, {timestamp_sql("date")} AS creation_date,
+            CASE WHEN starts_with(job, '{_JOB_PREFIX}') THEN substr(job, {len(_JOB_PREFIX) + 1})
+                 ELSE job END AS job_name,
+            failure_reason, value, adjustment_status, image_width, image_height, extra,
+            note, boxes, cuboids, objects, class_map, classes
+        FROM ({rows}) {order})"""
+
+
+# ---------------------------------------------------------------------- to tables
 _CATEGORIES = ("attribute", "task_type", "job_name", "class_name", "adjustment_status")
 
 
 def _frame(table: pa.Table, columns: tuple[str, ...]) -> pd.DataFrame:
-    """An engine result as a DataFrame with gtkit's dtypes: repeated texts as categories,
-    true/false/unknown as pandas' boolean, dates as UTC microseconds."""
+    """Columns as a DataFrame with gtkit's dtypes: repeated texts as categories, true/false/
+    unknown as pandas' boolean, dates as UTC microseconds."""
     arrays = {}
-    for name in table.column_names:
+    for name in columns:
         column = table.column(name)
-        if name in _CATEGORIES:
+        if name in _CATEGORIES and not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(column)
         arrays[name] = column
-    frame: pd.DataFrame = pa.table(arrays).to_pandas(
+    frame: pd.DataFrame = utc(pa.table(arrays)).to_pandas(
         types_mapper={pa.bool_(): pd.BooleanDtype()}.get, self_destruct=True
     )
-    picked: pd.DataFrame = frame[[c for c in columns if c in frame.columns]]
-    return picked
-
-
-def _empty(columns: tuple[str, ...], numbers: tuple[str, ...]) -> pd.DataFrame:
-    data: dict[str, pd.Series] = {}
-    for name in columns:
-        if name in ("index", "class_id"):
-            data[name] = pd.Series(dtype="int64")
-        elif name in numbers:
-            data[name] = pd.Series(dtype="float64")
-        elif name in _CATEGORIES:
-            data[name] = pd.Series(dtype="category")
-        else:
-            data[name] = pd.Series(dtype="object")
-    frame: pd.DataFrame = pd.DataFrame(data)
     return frame
 
 
-_BOX_NUMBERS = ("left", "top", "width", "height", "confidence", "image_width", "image_height")
-_CUBOID_NUMBERS = (
-    "center_x", "center_y", "center_z", "length", "width", "height", "roll", "pitch", "yaw",
-    "confidence",
-)  # fmt: skip
+def _items(rows: pa.Table, column: str, fields: dict[str, str]) -> tuple[np.ndarray, pa.Table]:
+    """The items of a list column (a row's boxes, say): the row each belongs to, and their
+    struct ``fields``, renamed as given."""
+    lists = rows.column(column).combine_chunks()
+    owner: np.ndarray = pc.list_parent_indices(lists).to_numpy()
+    flat = pc.list_flatten(lists)
+    return owner, pa.table({new: pc.struct_field(flat, old) for old, new in fields.items()})
 
 
-def _tables(
-    con: duckdb.DuckDBPyConnection, layout: _Layout, found: pa.Table, line_of: np.ndarray
-) -> LabelTables:
-    records = found.column("index").to_numpy()
-    n = found.num_rows
-    found = found.drop_columns(["bad_date", "note"])
-    found = found.append_column("line", pa.array(line_of[records]))
-    objects = _frame(found, OBJECT_COLUMNS)
+def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) -> pa.Array:
+    """Each item's class name from its row's class map: the name whose key is the item's
+    class id (a whole number) written plainly (``"3"``, not ``"03"``); null where the map has
+    no such key."""
+    maps = rows.column("class_map").combine_chunks()
+    offsets = np.asarray(maps.offsets, dtype=np.int64)
+    starts = offsets - offsets[0]
+    keys = maps.keys
+    plain = pc.match_substring_regex(keys, r"^(0|-?[1-9][0-9]{0,15})$")
+    key = np.where(
+        plain.to_numpy(zero_copy_only=False),
+        pc.cast(pc.if_else(plain, keys, "0"), pa.float64()).to_numpy(zero_copy_only=False),
+        np.nan,
+    )
+    first, count = starts[owner], starts[owner + 1] - starts[owner]
+    found = np.full(len(owner), -1, dtype=np.int64)
+    pending = np.flatnonzero((class_ids == np.trunc(class_ids)) & (count > 0))
+    k = 0
+    while len(pending):  # the k-th entry of each pending item's map (maps hold few classes)
+        at = first[pending] + k
+        hit = key[at] == class_ids[pending]
+        found[pending[hit]] = at[hit]
+        pending = pending[~hit & (k + 1 < count[pending])]
+        k += 1
+    taken: pa.Array = pc.take(maps.items, pa.array(found, mask=found < 0))
+    return taken
+
+
+def _confidences(rows: pa.Table, column: str, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's confidence (its row's ``objects`` entry at its place; NaN where the row's
+    ``objects`` list is missing or of another length), and each row's mean of its items'
+    known confidences (NaN where none is known)."""
+    items = rows.column(column).combine_chunks()
+    objects = rows.column("objects").combine_chunks()
+    same = pc.fill_null(
+        pc.equal(pc.list_value_length(objects), pc.list_value_length(items)), False
+    ).to_numpy(zero_copy_only=False)
+    entries = pc.list_flatten(objects)
+    entry_owner = pc.list_parent_indices(objects).to_numpy()
+    values = np.asarray(
+        pc.fill_null(entries.field("confidence"), np.nan).to_numpy(zero_copy_only=False),
+        dtype=np.float64,
+    )
+    out = np.full(len(owner), np.nan)
+    out[same[owner]] = values[same[entry_owner]]
+    known = ~np.isnan(out)
+    total = np.bincount(owner[known], weights=out[known], minlength=rows.num_rows)
+    counted = np.bincount(owner[known], minlength=rows.num_rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+    return out, mean
+
+
+def _classed_items(
+    rows: pa.Table, column: str, fields: dict[str, str]
+) -> tuple[pa.Table, np.ndarray]:
+    """The items of a list column (``fields`` name their class id ``raw_id``) with their row's
+    index, attribute and image size, a class id (-1 where missing or not a whole number), the
+    name the row's class map gives it, and the item's confidence; and the mean confidence of
+    each row's items."""
+    owner, items = _items(rows, column, fields)
+    ids = np.asarray(
+        pc.fill_null(pc.cast(items.column("raw_id"), pa.float64()), np.nan).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=np.float64,
+    )
+    whole = (ids == np.trunc(ids)) & (np.abs(ids) <= 2**53)
+    confidence, mean = _confidences(rows, column, owner)
+    at = pa.array(owner)
+    table = items.drop_columns(["raw_id"])
+    for name, values in (
+        ("class_id", pa.array(np.where(whole, ids, -1).astype(np.int64))),
+        ("class_name", _names_by_class(rows, owner, ids)),
+        ("confidence", pa.array(confidence)),
+        ("index", pc.take(rows.column("record"), at)),
+        ("attribute", pc.take(rows.column("attribute"), at)),
+        ("image_width", pc.take(rows.column("image_width"), at)),
+        ("image_height", pc.take(rows.column("image_height"), at)),
+    ):
+        table = table.append_column(name, values)
+    return table, mean
+
+
+_CUBOID_FIELDS = {
+    "object-name": "object_name", "class-id": "raw_id", "center-x": "center_x",
+    "center-y": "center_y", "center-z": "center_z", "length": "length", "width": "width",
+    "height": "height", "roll": "roll", "pitch": "pitch", "yaw": "yaw",
+    "label-category-attributes": "label_attributes",
+}  # fmt: skip
+_ROW_COLUMNS = tuple(c for c in OBJECT_COLUMNS if c not in ("line", "iteration"))
+
+
+def _tables(rows: pa.Table, line_of: np.ndarray) -> LabelTables:
+    records = rows.column("record").to_numpy()
+    n = rows.num_rows
+    box_fields = {k: k for k in ("left", "top", "width", "height")} | {"class_id": "raw_id"}
+    boxes, box_means = _classed_items(rows, "boxes", box_fields)
+    cuboids, cuboid_means = _classed_items(rows, "cuboids", _CUBOID_FIELDS)
+    cuboids = cuboids.set_column(
+        cuboids.schema.get_field_index("label_attributes"),
+        "label_attributes",
+        pc.cast(cuboids.column("label_attributes"), pa.string()),
+    )
+    owner, classes = _items(
+        rows, "classes", {k: k for k in ("class_id", "class_name", "confidence")}
+    )
+    at = pa.array(owner)
+    classes = classes.set_column(0, "class_id", pc.fill_null(classes.column("class_id"), -1))
+    classes = classes.append_column("index", pc.take(rows.column("record"), at)).append_column(
+        "attribute", pc.take(rows.column("attribute"), at)
+    )
+    # A boxes or cuboids label's confidence is its items' mean; any other label states its own.
+    has_boxes = pc.is_valid(rows.column("boxes")).to_numpy(zero_copy_only=False)
+    has_cuboids = pc.is_valid(rows.column("cuboids")).to_numpy(zero_copy_only=False)
+    stated = np.asarray(
+        pc.fill_null(rows.column("confidence"), np.nan).to_numpy(zero_copy_only=False),
+        dtype=np.float64,
+    )
+    objects = _frame(rows.rename_columns(["index", *rows.column_names[1:]]), _ROW_COLUMNS)
+    objects["confidence"] = np.where(
+        has_boxes, box_means, np.where(has_cuboids, cuboid_means, stated)
+    )
+    objects["line"] = line_of[records]
     objects["iteration"] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
-    objects = objects[list(OBJECT_COLUMNS)]
-
-    def table(
-        query: str | None, columns: tuple[str, ...], numbers: tuple[str, ...]
-    ) -> pd.DataFrame:
-        if query is None:
-            return _empty(columns, numbers)
-        return _frame(fetch(con, query), columns)
-
     return LabelTables(
-        objects=objects,
-        boxes=table(_boxes_sql(layout), BOX_COLUMNS, _BOX_NUMBERS),
-        classes=table(_classes_sql(layout), CLASS_COLUMNS, ("confidence",)),
-        cuboids=table(_cuboids_sql(layout), CUBOID_COLUMNS, _CUBOID_NUMBERS),
+        objects=objects[list(OBJECT_COLUMNS)],
+        boxes=_frame(boxes, BOX_COLUMNS),
+        classes=_frame(classes, CLASS_COLUMNS),
+        cuboids=_frame(cuboids, CUBOID_COLUMNS),
     )

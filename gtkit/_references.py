@@ -86,6 +86,11 @@ class _Names(AbstractSet[str]):
         self._names = names
         self._set: frozenset[str] | None = None
 
+    @property
+    def array(self) -> np.ndarray:
+        """The names, each once, as an array."""
+        return self._names
+
     def _made(self) -> frozenset[str]:
         if self._set is None:
             self._set = frozenset(self._names.tolist())
@@ -165,9 +170,17 @@ class References:
             else:
                 factorized, uniques = pd.factorize(names.to_numpy(dtype=object))
                 codes, distinct = factorized.astype(np.int64), np.asarray(uniques, dtype=object)
-            without_boxes = set(self.images).difference(distinct.tolist())
-            if without_boxes:
-                distinct = np.concatenate([distinct, np.array(sorted(without_boxes), dtype=object)])
+            images = (
+                self.images.array
+                if isinstance(self.images, _Names)
+                else np.array(sorted(self.images), dtype=object)
+            )
+            boxed = pc.is_in(
+                pa.array(images, pa.string()), value_set=pa.array(distinct, pa.string())
+            )
+            without_boxes = images[~boxed.to_numpy(zero_copy_only=False)]
+            if len(without_boxes):
+                distinct = np.concatenate([distinct, without_boxes.astype(object)])
             self._codes = (codes, distinct)
         return self._codes
 
@@ -192,13 +205,24 @@ class References:
         return References(boxes, classes, self.images, self.source, self.image_sizes, self._codes)
 
 
+_XYWH = ("left", "top", "width", "height")
+
+
+def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Texts as a dictionary (pandas' categories), unless they already are one."""
+    if pa.types.is_dictionary(column.type):
+        return column
+    encoded: pa.Array = pc.dictionary_encode(column)
+    return encoded
+
+
 def _boxes_frame(table: pa.Table, *, normalized: bool) -> pd.DataFrame:
     """Engine rows (file_name, class_name, left, top, width, height) as the boxes frame: names
     as categories (their codes match boxes to images), coordinates as float64."""
     frame: pd.DataFrame = pa.table(
         {
-            "file_name": pc.dictionary_encode(table.column("file_name")),
-            "class_name": pc.dictionary_encode(table.column("class_name")),
+            "file_name": _categories(table.column("file_name")),
+            "class_name": _categories(table.column("class_name")),
             **{
                 k: pc.cast(table.column(k), pa.float64())
                 for k in ("left", "top", "width", "height")
@@ -501,22 +525,20 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
         attribute = attributes[0]
     out = out.for_attribute(attribute)
     objects = out.objects
-    names = pd.Series(
-        np.asarray(file_names(objects["source"]).to_numpy(zero_copy_only=False), dtype=object),
-        index=objects["index"].to_numpy(),
-    )
-    names = names[~names.index.duplicated()]
+    names = file_names(objects["source"])  # one per object row; rows are in index order
+    index = objects["index"].to_numpy(dtype=np.int64)
+
+    def names_of(indexes: pd.Series) -> pa.Array:
+        found: pa.Array = pc.take(names, pa.array(np.searchsorted(index, indexes.to_numpy())))
+        return found
+
     boxes = out.boxes
-    box_names = names.reindex(boxes["index"].to_numpy()).to_numpy(dtype=object)
     frame = _boxes_frame(
         pa.table(
             {
-                "file_name": pa.array(box_names, pa.string()),
-                "class_name": pa.array(boxes["class_name"].astype(object).tolist(), pa.string()),
-                **{
-                    k: pa.array(boxes[k].to_numpy(np.float64))
-                    for k in ("left", "top", "width", "height")
-                },
+                "file_name": names_of(boxes["index"]),
+                "class_name": pa.array(boxes["class_name"]),
+                **{k: pa.array(boxes[k].to_numpy(np.float64)) for k in _XYWH},
             }
         ),
         normalized=False,
@@ -524,18 +546,16 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
     given = out.classes.drop_duplicates("index")
     classes = pd.DataFrame(
         {
-            "file_name": names.reindex(given["index"].to_numpy()).to_numpy(dtype=object),
+            "file_name": names_of(given["index"]).to_numpy(zero_copy_only=False),
             "class_name": given["class_name"].astype(object).to_numpy(),
         }
     ).drop_duplicates("file_name")
-    labeled = objects[objects["failure_reason"].isna()]
-    distinct = pd.unique(
-        np.asarray(file_names(labeled["source"]).to_numpy(zero_copy_only=False), dtype=object)
-    )
+    labeled = pa.array(objects["failure_reason"].isna().to_numpy())
+    distinct = pc.unique(pc.drop_null(names.filter(labeled)))
     return References(
         frame,
         classes,
-        _Names(np.array([n for n in distinct if n is not None], dtype=object)),
+        _Names(np.asarray(distinct.to_numpy(zero_copy_only=False), dtype=object)),
         str(path),
     )
 
