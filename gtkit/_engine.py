@@ -34,6 +34,7 @@ __all__ = [
     "fetch",
     "json_string",
     "local_file",
+    "release_memory",
     "timestamp_sql",
     "utc",
     "worker_count",
@@ -52,9 +53,10 @@ def document_limit(paths: Sequence[str]) -> int:
     return max(MAX_LINE_BYTES, largest + 1)
 
 
-EngineError = duckdb.Error
+EngineError: tuple[type[Exception], ...] = (duckdb.Error, UnicodeDecodeError)
 """What the engine raises for input it cannot read (malformed JSON, a value of the wrong type,
-a CSV row with the wrong number of fields); readers turn it into a gtkit error naming the file."""
+a CSV row with the wrong number of fields; a message quoting broken text can fail to decode);
+readers turn it into a gtkit error naming the file."""
 
 
 def worker_count() -> int:
@@ -106,6 +108,12 @@ def timestamp_sql(column: str) -> str:
         f"ELSE COALESCE(TRY_CAST({column} AS TIMESTAMP), CAST(try_strptime(regexp_replace("
         f"{column}, ' \\(.*\\)$', ''), '%a %b %d %Y %H:%M:%S GMT%z') AS TIMESTAMP)) END"
     )
+
+
+def release_memory() -> None:
+    """Give the memory Arrow holds for reuse back to the system (after a large read, so that
+    the next one does not add to it)."""
+    pa.default_memory_pool().release_unused()
 
 
 def utc(table: pa.Table) -> pa.Table:

@@ -32,6 +32,7 @@ from gtkit._engine import (
     EngineError,
     fetch,
     json_string,
+    release_memory,
     timestamp_sql,
     utc,
 )
@@ -194,6 +195,7 @@ class _Layout:
     extras: tuple[str, ...]
     records: int
     unreadable: int  # lines that are not a JSON object
+    text_bytes: int | None  # bytes of the lines' text (trimmed), where every line has one
     unnamed: tuple[str, ...] = ()  # keys the engine cannot name a column by (see _discover)
 
     def schema(self) -> dict[str, str]:
@@ -229,7 +231,8 @@ def _ident(name: str) -> str:
 _DISCOVER = f"""
 SELECT keys, CASE WHEN json IS NULL THEN 'MALFORMED' WHEN keys = [] THEN json_type(json)
                    ELSE 'OBJECT' END AS kind,
-       count(*) AS lines, any_value(json) AS example
+       count(*) AS lines, any_value(json) AS example,
+       sum(strlen(CAST(json AS VARCHAR))) AS bytes, count(*) - count(json) AS unmeasured
 FROM (SELECT json, json_keys(json) AS keys
       FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true,
                              maximum_object_size = {MAX_LINE_BYTES}))
@@ -242,9 +245,11 @@ def _discover(con: duckdb.DuckDBPyConnection, path: str) -> _Layout:
     votes: dict[str, Counter[Kind]] = {}
     first_seen: dict[str, tuple[int, int]] = {}
     keys_seen: dict[str, tuple[int, int]] = {}
-    records = unreadable = 0
+    records = unreadable = measured = unmeasured = 0
     for g, group in enumerate(sorted(groups, key=lambda row: -int(row["lines"]))):
         records += int(group["lines"])
+        measured += int(group["bytes"] or 0)
+        unmeasured += int(group["unmeasured"])
         if group["kind"] != "OBJECT":
             unreadable += int(group["lines"])
             continue
@@ -289,6 +294,7 @@ def _discover(con: duckdb.DuckDBPyConnection, path: str) -> _Layout:
         unnamed=tuple(unnamed),
         records=records,
         unreadable=unreadable,
+        text_bytes=None if unmeasured else measured,
     )
 
 
@@ -338,71 +344,154 @@ class LabelTables:
     problems: list[Problem] = field(default_factory=list)
 
 
+#: Lines the engine hands over at a time: the tables are made batch by batch, so that a large
+#: manifest's lines are never held whole beside the tables made from them.
+_BATCH_LINES = 1 << 17
+
+
 def read_label_tables(
     path: str, con: duckdb.DuckDBPyConnection, *, name: str, lenient: bool, max_problems: int = 50
 ) -> LabelTables:
     """Read the manifest at the local ``path`` (named ``name`` in messages) into tables."""
+    problems: list[Problem] = []
     try:
         layout = _discover(con, path)
-        rows = None
+        line_of = record_lines(path, layout.records, layout.text_bytes)
+        parts = None
         if not layout.unreadable:
             try:
-                rows = fetch(con, _rows_sql(layout, tolerate=False), [path])
+                parts = _read(con, path, layout, rejected=None)
             except EngineError:
-                rows = None  # some line has a value of the wrong type: find which below
-        rejected = np.zeros(0, dtype=np.int64)
-        if rows is None:
-            rows = fetch(con, _rows_sql(layout, tolerate=True), [path])
+                parts = None  # some line has a value of the wrong type: find which below
+        if parts is None:
             rejected = _rejected_records(con, path, layout)
-        if len(layout.attributes) <= 1:  # a row per line, in the file's order
-            rows = rows.set_column(0, "record", pa.array(np.arange(rows.num_rows)))
+            rejected, problems = _described(path, rejected, line_of, layout, name, max_problems)
+            if len(rejected) and not lenient:
+                raise OutputError(_many(f"{name}: lines the reader cannot take", problems))
+            parts = _read(con, path, layout, rejected=rejected)
     except EngineError as exc:
         raise OutputError(f"{name}: cannot read as JSON Lines ({_first_line(exc)})") from None
-    line_of = record_lines(path, layout.records)
-    problems: list[Problem] = []
-    if len(rejected):
-        shown = rejected[:max_problems]
-        found = describe_records(path, {int(r): int(line_of[r]) for r in shown}, layout.shapes())
-        cleared = {r for r, m in found.items() if not m}  # lines of nothing but nulls
-        problems = [Problem(f"{name}:{line_of[r]}", m, "skipped") for r, m in found.items() if m]
-        rejected = np.array([r for r in rejected.tolist() if r not in cleared], dtype=np.int64)
-        if len(rejected) > len(problems):
-            more = len(rejected) - len(problems)
-            problems.append(
-                Problem(name, f"and {more} more lines the reader cannot take", "skipped")
-            )
-        if len(rejected) and not lenient:
-            raise OutputError(_many(f"{name}: lines the reader cannot take", problems))
-        keep = ~np.isin(rows.column("record").to_numpy(), rejected)
-        rows = rows.filter(pa.array(keep))
-    bad_dates = _problems_in(rows, "bad_date", line_of, name, "value")
+    bad_dates = [_problem(name, line_of, r, m, "value") for r, m in parts.bad_dates]
     if bad_dates and not lenient:
         raise OutputError(_many(f"{name}: values the reader cannot take", bad_dates))
-    notes = _problems_in(rows, "note", line_of, name, "note")
+    notes = [_problem(name, line_of, r, m, "note") for r, m in parts.notes]
     unnamed = [
         Problem(name, f"top-level key {key!r} is left out of 'extra': the reader cannot tell "
                 "it from another key (no name, or one that differs only in case)", "note")
         for key in layout.unnamed
     ]  # fmt: skip
-    tables = _tables(rows, line_of)
+    tables = parts.tables(line_of)
+    del parts
+    release_memory()
     tables.problems = problems + sorted(bad_dates + notes, key=_line_number) + unnamed
     return tables
 
 
+def _described(
+    path: str,
+    rejected: np.ndarray,
+    line_of: np.ndarray,
+    layout: _Layout,
+    name: str,
+    max_problems: int,
+) -> tuple[np.ndarray, list[Problem]]:
+    """The records the engine rejected, each told (the first ``max_problems``; a line of
+    nothing but nulls is cleared), and what is wrong with them."""
+    shown = rejected[:max_problems]
+    found = describe_records(path, {int(r): int(line_of[r]) for r in shown}, layout.shapes())
+    cleared = {r for r, m in found.items() if not m}
+    problems = [Problem(f"{name}:{line_of[r]}", m, "skipped") for r, m in found.items() if m]
+    rejected = np.array([r for r in rejected.tolist() if r not in cleared], dtype=np.int64)
+    if len(rejected) > len(problems):
+        more = len(rejected) - len(problems)
+        problems.append(Problem(name, f"and {more} more lines the reader cannot take", "skipped"))
+    return rejected, problems
+
+
+def _problem(name: str, line_of: np.ndarray, record: int, message: str, kind: str) -> Problem:
+    return Problem(f"{name}:{line_of[record]}", message, kind)
+
+
+@dataclass
+class _Parts:
+    """The tables of a manifest as the batches of lines give them (Arrow), and what the lines
+    say is wrong (record, message)."""
+
+    objects: list[pa.Table] = field(default_factory=list)
+    boxes: list[pa.Table] = field(default_factory=list)
+    classes: list[pa.Table] = field(default_factory=list)
+    cuboids: list[pa.Table] = field(default_factory=list)
+    bad_dates: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, rows: pa.Table) -> None:
+        for column, found in (("bad_date", self.bad_dates), ("note", self.notes)):
+            stated = rows.filter(pc.is_valid(rows.column(column)))
+            found += zip(
+                stated.column("record").to_pylist(), stated.column(column).to_pylist(), strict=True
+            )
+        objects, boxes, classes, cuboids = (_owned(t) for t in _batch_tables(rows))
+        self.objects.append(objects)
+        self.boxes.append(boxes)
+        self.classes.append(classes)
+        self.cuboids.append(cuboids)
+
+    def tables(self, line_of: np.ndarray) -> LabelTables:
+        """The parts joined, as the pandas tables (each part released as it is converted)."""
+
+        def joined(parts: list[pa.Table], columns: tuple[str, ...]) -> pd.DataFrame:
+            table = pa.concat_tables(parts)
+            parts.clear()
+            return _frame(table, columns)
+
+        objects = joined(self.objects, (*_ROW_COLUMNS,))
+        n = len(objects)
+        objects["line"] = line_of[objects["index"].to_numpy()]
+        objects["iteration"] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
+        return LabelTables(
+            objects=objects[list(OBJECT_COLUMNS)],
+            boxes=joined(self.boxes, BOX_COLUMNS),
+            classes=joined(self.classes, CLASS_COLUMNS),
+            cuboids=joined(self.cuboids, CUBOID_COLUMNS),
+        )
+
+
+def _owned(table: pa.Table) -> pa.Table:
+    """``table`` in memory of its own: a column taken from a batch the engine made (a field of
+    its boxes, say) would otherwise keep the whole batch alive."""
+    if table.num_rows == 0:
+        return table
+    return pa.table(
+        {name: pa.concat_arrays(table.column(name).chunks) for name in table.column_names},
+        schema=table.schema,
+    )
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, path: str, layout: _Layout, *, rejected: np.ndarray | None
+) -> _Parts:
+    """Every line's label rows, a batch at a time (``rejected``: records read as nulls and
+    left out, reading leniently; None: a line the engine rejects is an error)."""
+    query = _rows_sql(layout, tolerate=rejected is not None)
+    reader = con.sql(query, params=[path]).to_arrow_reader(_BATCH_LINES)
+    parts = _Parts()
+    read = 0
+    numbered = len(layout.attributes) <= 1  # a row per line, in the file's order
+    for batch in reader:
+        rows = pa.Table.from_batches([batch])
+        if numbered:
+            rows = rows.set_column(0, "record", pa.array(np.arange(read, read + rows.num_rows)))
+            read += rows.num_rows
+        if rejected is not None and len(rejected):
+            rows = rows.filter(pa.array(~np.isin(rows.column("record").to_numpy(), rejected)))
+        parts.add(rows)
+    if not parts.objects:  # an empty file: empty tables of the right kinds
+        parts.add(pa.Table.from_batches([], reader.schema))
+    return parts
+
+
 def _line_number(problem: Problem) -> int:
     return int(problem.where.rsplit(":", 1)[1])
-
-
-def _problems_in(
-    rows: pa.Table, column: str, line_of: np.ndarray, name: str, kind: str
-) -> list[Problem]:
-    """The problems a column of the rows states, where it states one."""
-    found = rows.filter(pc.is_valid(rows.column(column)))
-    records = found.column("record").to_numpy()
-    messages = found.column(column).to_pylist()
-    return [
-        Problem(f"{name}:{line_of[r]}", m, kind) for r, m in zip(records, messages, strict=True)
-    ]
 
 
 def _first_line(exc: Exception) -> str:
@@ -638,7 +727,7 @@ def _frame(table: pa.Table, columns: tuple[str, ...]) -> pd.DataFrame:
             column = pc.dictionary_encode(column)
         arrays[name] = column
     frame: pd.DataFrame = utc(pa.table(arrays)).to_pandas(
-        types_mapper={pa.bool_(): pd.BooleanDtype()}.get, self_destruct=True
+        types_mapper={pa.bool_(): pd.BooleanDtype()}.get, split_blocks=True, self_destruct=True
     )
     return frame
 
@@ -676,7 +765,8 @@ def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) ->
         found[pending[hit]] = at[hit]
         pending = pending[~hit & (k + 1 < count[pending])]
         k += 1
-    taken: pa.Array = pc.take(maps.items, pa.array(found, mask=found < 0))
+    names = pc.dictionary_encode(maps.items)  # a few names, many boxes
+    taken: pa.Array = pc.take(names, pa.array(found, mask=found < 0))
     return taken
 
 
@@ -745,9 +835,12 @@ _CUBOID_FIELDS = {
 _ROW_COLUMNS = tuple(c for c in OBJECT_COLUMNS if c not in ("line", "iteration"))
 
 
-def _tables(rows: pa.Table, line_of: np.ndarray) -> LabelTables:
-    records = rows.column("record").to_numpy()
-    n = rows.num_rows
+def _batch_tables(rows: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """One batch of label rows as the objects, boxes, classes and cuboids it holds (Arrow)."""
+    for name in ("attribute", "task_type", "job_name", "adjustment_status"):
+        # Categories once a row: boxes take their row's attribute as codes, not as texts.
+        at = rows.schema.get_field_index(name)
+        rows = rows.set_column(at, name, pc.dictionary_encode(rows.column(name)))
     box_fields = {k: k for k in ("left", "top", "width", "height")} | {"class_id": "raw_id"}
     boxes, box_means = _classed_items(rows, "boxes", box_fields)
     cuboids, cuboid_means = _classed_items(rows, "cuboids", _CUBOID_FIELDS)
@@ -771,15 +864,9 @@ def _tables(rows: pa.Table, line_of: np.ndarray) -> LabelTables:
         pc.fill_null(rows.column("confidence"), np.nan).to_numpy(zero_copy_only=False),
         dtype=np.float64,
     )
-    objects = _frame(rows.rename_columns(["index", *rows.column_names[1:]]), _ROW_COLUMNS)
-    objects["confidence"] = np.where(
-        has_boxes, box_means, np.where(has_cuboids, cuboid_means, stated)
-    )
-    objects["line"] = line_of[records]
-    objects["iteration"] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool))
-    return LabelTables(
-        objects=objects[list(OBJECT_COLUMNS)],
-        boxes=_frame(boxes, BOX_COLUMNS),
-        classes=_frame(classes, CLASS_COLUMNS),
-        cuboids=_frame(cuboids, CUBOID_COLUMNS),
-    )
+    confidence = np.where(has_boxes, box_means, np.where(has_cuboids, cuboid_means, stated))
+    objects = rows.select(
+        ["record", *[c for c in _ROW_COLUMNS if c not in ("index", "confidence")]]
+    ).rename_columns(["index", *[c for c in _ROW_COLUMNS if c not in ("index", "confidence")]])
+    objects = objects.append_column("confidence", pa.array(confidence))
+    return objects, boxes, classes, cuboids

@@ -30,9 +30,18 @@ def _line_count(path: str) -> int:
     return count + (last != b"\n")
 
 
-def record_lines(path: str, records: int) -> np.ndarray:
+def record_lines(path: str, records: int, text_bytes: int | None = None) -> np.ndarray:
     """The 1-based line of each of the ``records`` non-blank lines of the file at ``path``, as
-    an int64 array. Where the file has no blank line (the usual case), lines are only counted."""
+    an int64 array. ``text_bytes`` is what the lines' text takes without surrounding white
+    space, where known: a file of exactly that and a newline a line has no blank line (the
+    usual case), and is not read; else its lines are counted, and numbered where need be."""
+    if text_bytes is not None:
+        with Path(path).open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - 1))
+            ends_in_newline = f.read(1) == b"\n"
+        if size == text_bytes + records - (not ends_in_newline):
+            return np.arange(1, records + 1, dtype=np.int64)
     if _line_count(path) == records:
         return np.arange(1, records + 1, dtype=np.int64)
     data = Path(path).read_bytes()

@@ -383,3 +383,28 @@ def test_cli_export_and_reading_from_s3(tmp_path: Path, capsys: pytest.CaptureFi
         == 2
     )
     assert "no such folder" in capsys.readouterr().err
+
+
+_json_line = st.builds(
+    lambda n, pad: json.dumps({"source-ref": f"s3://b/{n}.jpg"}) + pad,
+    st.integers(0, 99),
+    st.sampled_from(["", " ", "\r", "\t "]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_json_line, st.sampled_from(["", " ", "\r", "\t"])), min_size=1, max_size=12
+    ),
+    st.booleans(),
+)
+def test_lines_are_numbered_as_the_file_has_them(lines: list[str], final_newline: bool) -> None:
+    """Each object's ``line`` is its 1-based line in the file, blank lines counted."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "l.manifest"
+        path.write_bytes(("\n".join(lines) + ("\n" if final_newline else "")).encode())
+        expected = [n for n, line in enumerate(lines, start=1) if line.strip()]
+        assert read_manifest(path).objects["line"].tolist() == expected

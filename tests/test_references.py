@@ -157,13 +157,15 @@ def test_coco_boxes_names_sizes_and_categories(tmp_path: Path) -> None:
 def test_coco_mistakes_are_named(tmp_path: Path) -> None:
     base = {"images": [{"id": 1, "file_name": "x.jpg"}], "categories": []}
     orphan = {**base, "annotations": [{"image_id": 9, "category_id": 1, "bbox": [0, 0, 1, 1]}]}
-    with pytest.raises(ReferenceLabelError, match=r"image_id '9' names no image"):
+    with pytest.raises(ReferenceLabelError, match=r"image_id 9 names no image"):
         read_coco(_coco(tmp_path / "o.json", orphan))
     twice = {**base, "images": base["images"] * 2, "annotations": []}
-    with pytest.raises(ReferenceLabelError, match=r"image id '1' is listed twice"):
+    with pytest.raises(ReferenceLabelError, match=r"image id 1 is listed twice"):
         read_coco(_coco(tmp_path / "t.json", twice))
     short = {**base, "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}
-    with pytest.raises(ReferenceLabelError, match=r"bbox that is not \[x, y, width, height\]"):
+    with pytest.raises(
+        ReferenceLabelError, match=r"not a COCO file .*length 4.*\$\.annotations\[0\]\.bbox"
+    ):
         read_coco(_coco(tmp_path / "s.json", short))
     (tmp_path / "broken.json").write_text('{"images": [')
     with pytest.raises(ReferenceLabelError, match=r"broken\.json: not a COCO file"):
