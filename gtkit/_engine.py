@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_LINE_BYTES",
     "EngineError",
+    "batches",
     "connect",
     "document_limit",
     "fetch",
@@ -85,6 +86,18 @@ def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()
     """Run ``query`` (with ``?`` parameters) and return its result as an Arrow table."""
     table: pa.Table = con.sql(query, params=list(params) or None).to_arrow_table()
     return table
+
+
+def batches(
+    con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any], rows: int
+) -> pa.RecordBatchReader:
+    """Run ``query`` and return its result a batch of about ``rows`` rows at a time."""
+    relation = con.sql(query, params=list(params) or None)
+    if hasattr(relation, "to_arrow_reader"):  # the engine's name for it since 1.5
+        reader: pa.RecordBatchReader = relation.to_arrow_reader(rows)
+    else:
+        reader = relation.fetch_record_batch(rows)
+    return reader
 
 
 def json_string(value: str) -> str:

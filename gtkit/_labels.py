@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from gtkit._engine import (
     MAX_LINE_BYTES,
     EngineError,
+    batches,
     fetch,
     json_string,
     release_memory,
@@ -473,7 +474,7 @@ def _read(
     """Every line's label rows, a batch at a time (``rejected``: records read as nulls and
     left out, reading leniently; None: a line the engine rejects is an error)."""
     query = _rows_sql(layout, tolerate=rejected is not None)
-    reader = con.sql(query, params=[path]).to_arrow_reader(_BATCH_LINES)
+    reader = batches(con, query, [path], _BATCH_LINES)
     parts = _Parts()
     read = 0
     numbered = len(layout.attributes) <= 1  # a row per line, in the file's order
