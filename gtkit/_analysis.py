@@ -26,7 +26,7 @@ from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit._errors import GtkitError
 from gtkit._output import JobOutput
 from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit._references import References, file_names
+from gtkit._references import References, file_names, image_positions
 
 __all__ = [
     "Analysis",
@@ -372,8 +372,7 @@ def _quality(
 ) -> None:
     box_image, image_names = ref.image_codes()
     names = file_names(labeled.source)
-    found = pc.index_in(names, value_set=pa.array(image_names, type=pa.string()))
-    image = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    image = image_positions(image_names, names)
     has_ref = image >= 0
     unmatched = pc.drop_null(names.filter(pa.array(~has_ref)))
     result.unmatched_objects = sorted(unmatched.to_pylist())

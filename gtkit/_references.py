@@ -35,6 +35,7 @@ __all__ = [
     "References",
     "file_name",
     "file_names",
+    "image_positions",
     "read_coco",
     "read_cub",
     "read_gt_manifest",
@@ -67,8 +68,27 @@ def file_names(sources: Any) -> pa.Array:
     if not pa.types.is_string(texts.type) and not pa.types.is_large_string(texts.type):
         texts = pc.cast(texts, pa.string())
     trimmed = pc.utf8_rtrim(pc.utf8_trim_whitespace(texts), characters="/")
-    names = pc.replace_substring_regex(trimmed, pattern=r"^.*/", replacement="")
+    parts = pc.split_pattern(trimmed, pattern="/", reverse=True, max_splits=1)
+    last = np.asarray(parts.offsets)[1:] - 1  # each text's last part (a null text: none)
+    missing = parts.is_null().to_numpy(zero_copy_only=False)
+    names = pc.take(pc.list_flatten(parts), pa.array(np.maximum(last, 0), mask=missing))
     out: pa.Array = pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)
+    return out
+
+
+def image_positions(image_names: np.ndarray, names: pa.Array) -> np.ndarray:
+    """Each file name's position among ``image_names`` (distinct), -1 where it is not there:
+    how objects find their reference images, matched as columns by the engine's hash join."""
+    con = connect()
+    try:
+        con.register("wanted", pa.table({"name": names, "place": np.arange(len(names))}))
+        con.register("known", pa.table({"name": pa.array(image_names, pa.string()),
+                                         "image": np.arange(len(image_names))}))  # fmt: skip
+        found = fetch(con, "SELECT place, image FROM wanted JOIN known USING (name)")
+    finally:
+        con.close()
+    out = np.full(len(names), -1, dtype=np.int64)
+    out[found.column("place").to_numpy()] = found.column("image").to_numpy()
     return out
 
 
