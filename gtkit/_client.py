@@ -28,7 +28,14 @@ from gtkit._errors import (
     OverwriteError,
     SetupError,
 )
-from gtkit._io import atomic_writer, iam_client, parse_s3_uri, s3_client, sagemaker_client
+from gtkit._io import (
+    atomic_writer,
+    iam_client,
+    new_session,
+    parse_s3_uri,
+    s3_client,
+    sagemaker_client,
+)
 from gtkit._manifest import write_job_files
 from gtkit._preflight import SetupReport, check_setup
 from gtkit._progress import Progress
@@ -85,6 +92,8 @@ class LabelingJobClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if session is None and None in (sagemaker, s3, iam):
+            session = new_session()  # one for all three clients: a session takes tens of ms
         self.sagemaker = sagemaker_client(client=sagemaker, session=session, region=region)
         self.s3 = s3_client(client=s3, session=session)
         self.iam = iam_client(client=iam, session=session)

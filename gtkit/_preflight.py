@@ -58,6 +58,7 @@ _SHOWN_TO_WORKERS = {
 _SAGEMAKER = "sagemaker.amazonaws.com"
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _EXAMPLES = 20  # problems listed one by one before the rest are counted
+_LIST_FROM = 50  # objects in one folder from which listing it beats asking for each
 
 
 @dataclass
@@ -375,7 +376,15 @@ class _Run:
         if not todo:
             return
         heads = image_sizes and self.task.modality is Modality.IMAGE
-        look = self._image_head if heads else self._size
+        known = self._listed_sizes(todo)
+
+        def look(uri: str) -> _Object:
+            if uri in known:
+                size = known[uri]
+                if size is None or not heads or size == 0:
+                    return _Object(uri, size)
+            return self._image_head(uri) if heads else self._size(uri)
+
         found: list[_Object] = []
         label = f"{self.spec.name}: objects"
         display = Progress(label, verb="checked", min_step=0.1) if progress else None
@@ -438,6 +447,33 @@ class _Run:
                     f"{cap[0]} x {cap[1]}"
                 ),
             )
+
+    def _listed_sizes(self, uris: list[str]) -> dict[str, int | None]:
+        """Sizes in bytes (None: missing) of the objects in folders holding at least
+        :data:`_LIST_FROM` of them, from paginated listings: one call per 1,000 keys instead of
+        one per object. Folders that cannot be listed are left to per-object requests."""
+        folders: dict[tuple[str, str], list[str]] = {}
+        for uri in uris:
+            bucket, key = parse_s3_uri(uri)
+            folders.setdefault(
+                (bucket, key.rpartition("/")[0] + "/" if "/" in key else ""), []
+            ).append(uri)
+        sizes: dict[str, int | None] = {}
+        for (bucket, folder), members in folders.items():
+            if len(members) < _LIST_FROM:
+                continue
+            found: dict[str, int] = {}
+            try:
+                pages = self.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=folder, Delimiter="/"
+                )
+                for page in pages:
+                    found.update((o["Key"], o["Size"]) for o in page.get("Contents", []))
+            except ClientError:
+                continue
+            for uri in members:
+                sizes[uri] = found.get(parse_s3_uri(uri)[1])
+        return sizes
 
     def _size(self, uri: str) -> _Object:
         bucket, key = parse_s3_uri(uri)

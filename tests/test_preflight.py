@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gtkit import LabelingJobClient, LabelingJobSpec, SetupError
+from gtkit import GtkitError, LabelingJobClient, LabelingJobSpec, SetupError
 from gtkit._cli import main
 from gtkit._manifest import records_from_uris, write_manifest
 from gtkit.emulator import emulate, setup_account
@@ -73,6 +73,9 @@ def test_a_clean_set_up_reports_nothing(account: LabelingJobSpec) -> None:
     report = LabelingJobClient().check(account)
     assert report.problems == [] and report.warnings == []
     assert report.checked == len(IMAGES)
+    # A client in another region than the job's would create the job there: refused.
+    with pytest.raises(GtkitError, match=r"region='us-east-1'"):
+        LabelingJobClient(region="eu-west-1").check(account)
 
 
 def _no_cors(spec: LabelingJobSpec) -> LabelingJobSpec:
@@ -135,7 +138,14 @@ def _missing_workteam(spec: LabelingJobSpec) -> LabelingJobSpec:
         (_no_cors, f"s3://{BUCKET}", "no CORS rule"),
         (_bucket_in_another_region, "s3://gt-eu", "is in eu-west-1; the job runs in us-east-1"),
         (_not_trusting_sagemaker, "role GroundTruth", "does not trust sagemaker.amazonaws.com"),
-        (_only("s3:PutObject"), "role GroundTruth", "cannot read (s3:GetObject): manifest"),
+        (
+            _only("s3:PutObject"),
+            "role GroundTruth",
+            "cannot read (s3:GetObject): manifest s3://"
+            "gt-data/birds/input.manifest; label categories s3://gt-data/birds/birds.label-categories"
+            ".json; worker template s3://gt-data/birds/birds.template.liquid.html; 6 of 6 data "
+            "objects",
+        ),
         (_only("s3:GetObject"), "role GroundTruth", "cannot write (s3:PutObject): the output"),
         (_missing_object, f"s3://{BUCKET}/birds/input.manifest:4", "birds/3.png does not exist"),
         (
@@ -157,13 +167,6 @@ def test_each_fault_alone_is_reported_alone(
     assert problems[0].startswith(f"{where}: ") and says in problems[0], problems[0]
 
 
-def test_a_role_without_read_names_everything_it_cannot_read(account: LabelingJobSpec) -> None:
-    (problem,) = check(_only("s3:PutObject")(account))
-    assert "label categories s3://gt-data/birds/birds.label-categories.json" in problem
-    assert "worker template s3://gt-data/birds/birds.template.liquid.html" in problem
-    assert "6 of 6 data objects" in problem
-
-
 def test_image_resolution_quotas(account: LabelingJobSpec) -> None:
     s3 = boto3.client("s3")
     s3.put_object(Bucket=BUCKET, Key="birds/0.png", Body=png_header(10_001, 10_000))
@@ -179,10 +182,7 @@ def test_image_resolution_quotas(account: LabelingJobSpec) -> None:
         f"s3://{BUCKET}/birds/input.manifest:2",
     ]  # fmt: skip
     assert "automated labeling takes up to 3840 x 2160" in problems[2]
-
-
-def test_without_image_sizes_objects_are_only_sized(account: LabelingJobSpec) -> None:
-    boto3.client("s3").put_object(Bucket=BUCKET, Key="birds/0.png", Body=png_header(10_001, 10_000))
+    # Without reading the images' first bytes, only their sizes in bytes are checked.
     assert LabelingJobClient().check(account, image_sizes=False).problems == []
 
 
@@ -200,34 +200,36 @@ def test_a_missing_role_bucket_or_manifest_is_one_problem(account: LabelingJobSp
     assert check(bucket) == ["s3://no-such-bucket: the bucket (output) does not exist"]
 
 
-@pytest.mark.parametrize(
-    ("statements", "can_read"),
-    [
-        ([{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::gt-*/birds/*"}], True),
-        ([{"Effect": "Allow", "Action": "S3:GETOBJECT", "Resource": "*"}], True),  # actions ignore case
-        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::GT-DATA/*"}], False),
-        ([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}], True),
-        ([{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::gt-data/birds/*"}], False),
-        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::gt-dat?/*"}], True),
-        ([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-          {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::gt-data/*"}], False),
-        # A condition cannot be evaluated offline: an allowing one counts, a denying one does not.
-        ([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-          {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
-           "Condition": {"Bool": {"aws:SecureTransport": "false"}}}], True),
-    ],
-)  # fmt: skip
-def test_policy_statements_are_matched_with_their_wildcards(
-    account: LabelingJobSpec, statements: list[dict[str, Any]], can_read: bool
-) -> None:
+POLICY_CASES: list[tuple[list[dict[str, Any]], bool]] = [
+    ([{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::gt-*/birds/*"}], True),
+    ([{"Effect": "Allow", "Action": "S3:GETOBJECT", "Resource": "*"}], True),  # actions ignore case
+    ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::GT-DATA/*"}], False),
+    ([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}], True),
+    ([{"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::gt-data/birds/*"}], False),
+    ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::gt-dat?/*"}], True),
+    ([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+      {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::gt-data/*"}], False),
+    # A condition cannot be evaluated offline: an allowing one counts, a denying one does not.
+    ([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+      {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}], True),
+]  # fmt: skip
+
+
+def test_policy_statements_are_matched_with_their_wildcards(account: LabelingJobSpec) -> None:
+    """Each case: the role's data statements, and whether they let it read the input. (One
+    account for all cases: a new one per case would cost a second each.)"""
     iam = boto3.client("iam")
-    document = {"Version": "2012-10-17", "Statement": [
-        *statements, {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}  # fmt: skip
-    iam.put_role_policy(
-        RoleName="GroundTruth", PolicyName="ground-truth-data", PolicyDocument=json.dumps(document)
-    )
-    problems = check(account)
-    assert (problems == []) is can_read, problems
+    for statements, can_read in POLICY_CASES:
+        document = {"Version": "2012-10-17", "Statement": [
+            *statements, {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}  # fmt: skip
+        iam.put_role_policy(
+            RoleName="GroundTruth",
+            PolicyName="ground-truth-data",
+            PolicyDocument=json.dumps(document),
+        )
+        problems = check(account)
+        assert (problems == []) is can_read, (statements, problems)
 
 
 def test_a_bucket_policy_can_grant_and_a_boundary_can_take_away(account: LabelingJobSpec) -> None:
@@ -267,11 +269,6 @@ def test_create_refuses_a_faulty_set_up_before_uploading_anything(account: Label
     assert client.create(account, check=False)["LabelingJobName"] == "birds"
 
 
-def test_a_client_in_another_region_is_refused(account: LabelingJobSpec) -> None:
-    with pytest.raises(Exception, match="region=.us-east-1."):
-        LabelingJobClient(region="eu-west-1").check(account)
-
-
 def _config(tmp_path: Path, spec: LabelingJobSpec) -> Path:
     path = tmp_path / "job.json"
     fields = {"name": spec.name, "task": spec.task, "region": spec.region,
@@ -296,3 +293,44 @@ def test_cli_job_check_and_create(
     assert "birds/3.png does not exist" in captured.err and "--no-check" in captured.err
     assert main(["job", "create", str(config), "--no-check"]) == 0
     assert "birds: " in capsys.readouterr().out
+
+
+def test_folders_of_many_objects_are_listed_a_page_at_a_time(account: LabelingJobSpec) -> None:
+    """60 objects in one folder: one paginated listing finds them (and the missing and the
+    oversized one), not 60 requests; only non-empty images are read for their resolution."""
+    keys = [f"many/{i}.png" for i in range(60)]
+    fill = boto3.client("s3")
+    for key in keys[:-1]:  # the last one is missing
+        fill.put_object(Bucket=BUCKET, Key=key, Body=b"")
+    fill.put_object(Bucket=BUCKET, Key=keys[0], Body=png_header(8, 8, padding=41 * 2**20))
+    uris = [f"s3://{BUCKET}/{k}" for k in keys]
+    write_manifest(records_from_uris(uris), f"s3://{BUCKET}/many.manifest")
+    client = LabelingJobClient()
+    calls: dict[str, int] = {}
+
+    def count(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        calls[operation] = calls.get(operation, 0) + 1
+
+    client.s3.meta.events.register("before-call.s3", count)
+    report = client.check(replace(account, manifest=f"s3://{BUCKET}/many.manifest"))
+    assert [p.where.rsplit(":", 1)[1] for p in report.problems] == ["60", "1"]
+    assert "does not exist" in report.problems[0].message
+    assert "41.0 MiB" in report.problems[1].message
+    assert report.checked == 60
+    assert calls.get("ListObjectsV2") == 1 and "HeadObject" not in calls
+    # The manifest, the two job files compared, and the one non-empty image's first bytes.
+    assert calls["GetObject"] == 4
+
+
+def test_an_output_kms_key_needs_the_role_to_use_it(account: LabelingJobSpec) -> None:
+    spec = replace(account, output_kms_key="alias/labels")
+    (problem,) = check(spec)
+    assert "cannot use the output KMS key" in problem
+    assert "arn:aws:kms:us-east-1:123456789012:alias/labels" in problem
+    grant = {"Effect": "Allow", "Action": "kms:GenerateDataKey*", "Resource": "*"}
+    boto3.client("iam").put_role_policy(
+        RoleName="GroundTruth", PolicyName="kms",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
+    )  # fmt: skip
+    assert check(spec) == []

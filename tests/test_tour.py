@@ -47,13 +47,13 @@ def test_the_tour_runs_offline_as_written(
         assert main(words[1:]) == 0, (line, capsys.readouterr())
         out = capsys.readouterr().out
         if words[1:3] == ["job", "check"]:
-            assert "200 object(s) checked, 0 problem(s)" in out
+            assert "100 object(s) checked, 0 problem(s)" in out
         if words[1:3] == ["job", "wait"]:
             assert "birds: Completed" in out
     # Separate commands shared one emulated account, kept in the tour's state folder.
     assert (tmp_path / "gtkit-emulator" / "account.json").is_file()
     summary = json.loads((tmp_path / "birds-output" / "describe.json").read_text())
-    assert summary["LabelCounters"]["TotalLabeled"] == 200
+    assert summary["LabelCounters"]["TotalLabeled"] == 100
     assert (tmp_path / "report.html").is_file() and (tmp_path / "birds.json").is_file()
 
 

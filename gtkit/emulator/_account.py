@@ -109,9 +109,10 @@ def setup_account(
             "for a real account deploy infra/ground-truth.yaml"
         )
     check_region(region)
-    s3 = new_session().client("s3", region_name=region)
-    iam = new_session().client("iam", region_name=region)
-    account = new_session().client("sts", region_name=region).get_caller_identity()["Account"]
+    session = new_session()
+    s3 = session.client("s3", region_name=region)
+    iam = session.client("iam", region_name=region)
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
     _bucket(s3, bucket, region)
     try:
         arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
@@ -131,7 +132,7 @@ def setup_account(
             iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=document)
     team_arn = None
     if workteam is not None:
-        sagemaker = new_session().client("sagemaker", region_name=region)
+        sagemaker = session.client("sagemaker", region_name=region)
         try:
             team_arn = sagemaker.describe_workteam(WorkteamName=workteam)["Workteam"]["WorkteamArn"]
         except ClientError:

@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 import botocore.handlers
 import numpy as np
+import numpy.typing as npt
 import orjson
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
@@ -89,6 +90,35 @@ class _Job:
     steps_since_stop: int = 0
 
 
+@dataclass(frozen=True)
+class _ReferenceIndex:
+    """Reference boxes (n, 4) px and class names as arrays, with each image's row positions."""
+
+    boxes: npt.NDArray[np.float64]
+    box_classes: npt.NDArray[np.object_]
+    box_rows: dict[str, npt.NDArray[np.intp]]
+    classes: npt.NDArray[np.object_]
+    class_rows: dict[str, npt.NDArray[np.intp]]
+
+    @classmethod
+    def of(cls, references: References) -> _ReferenceIndex:
+        b, c = references.boxes, references.classes
+
+        def rows(frame: Any) -> dict[str, npt.NDArray[np.intp]]:
+            groups = frame.groupby("file_name", sort=False).indices if len(frame) else {}
+            return {str(k): v for k, v in groups.items()}
+
+        return cls(
+            boxes=b[["left", "top", "width", "height"]].to_numpy(dtype=np.float64).reshape(-1, 4)
+            if len(b)
+            else np.empty((0, 4), dtype=np.float64),
+            box_classes=b["class_name"].to_numpy(dtype=object) if len(b) else np.empty(0, object),
+            box_rows=rows(b),
+            classes=c["class_name"].to_numpy(dtype=object) if len(c) else np.empty(0, object),
+            class_rows=rows(c),
+        )
+
+
 @dataclass
 class Backend:
     """Jobs per account and region, and how their simulated workers and models behave."""
@@ -103,7 +133,7 @@ class Backend:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     clients: dict[str, Any] = field(default_factory=dict)  # S3 clients by region
-    _row_index: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _index: _ReferenceIndex | None = None
 
     def s3(self, region: str) -> Any:
         """An S3 client in ``region`` (made once: a describe must stay cheap)."""
@@ -234,28 +264,26 @@ class Backend:
         name = source.rsplit("/", 1)[-1]
         if name not in self.references.images:
             return None
-        boxes = self.references.boxes.iloc[self._rows("boxes").get(name, [])]
-        classes = self.references.classes.iloc[self._rows("classes").get(name, [])]
-        cls = classes["class_name"].tolist() if len(classes) else []
+        index = self._reference_index()
+        rows = index.box_rows.get(name)
         size = self.references.image_sizes.get(name, (0, 0))
+        if rows is not None:
+            boxes, classes = index.boxes[rows], index.box_classes[rows].tolist()
+        else:
+            boxes = np.empty((0, 4), dtype=np.float64)
+            class_rows = index.class_rows.get(name)
+            classes = index.classes[class_rows].tolist() if class_rows is not None else []
         return Truth(
-            boxes=boxes[["left", "top", "width", "height"]]
-            .to_numpy(dtype=np.float64)
-            .reshape(-1, 4),
-            classes=[str(c) for c in boxes["class_name"]] if len(boxes) else [str(c) for c in cls],
-            width=int(size[0]),
-            height=int(size[1]),
+            boxes=boxes, classes=[str(c) for c in classes], width=int(size[0]), height=int(size[1])
         )
 
-    def _rows(self, table: str) -> dict[str, Any]:
-        """Row positions of each image's reference boxes or classes, found once per table (not
-        once per object: a scan per object made 1,000 objects take seconds)."""
-        if table not in self._row_index:
+    def _reference_index(self) -> _ReferenceIndex:
+        """The references as arrays with each image's rows, made once: a table scan per object
+        made 1,000 objects take seconds."""
+        if self._index is None:
             assert self.references is not None
-            frame = getattr(self.references, table)
-            groups = frame.groupby("file_name", sort=False).indices if len(frame) else {}
-            self._row_index[table] = {str(k): v for k, v in groups.items()}
-        return self._row_index[table]
+            self._index = _ReferenceIndex.of(self.references)
+        return self._index
 
     # ------------------------------------------------------------------ progress
     def _advance(self, job: _Job) -> None:

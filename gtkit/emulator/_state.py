@@ -54,8 +54,9 @@ def load_state(folder: str | os.PathLike[str], backend: Backend) -> None:
         raise GtkitError(
             f"{root} holds an emulated account of another gtkit version; delete it to start afresh"
         )
-    _load_s3(root, doc.get("s3", {}))
-    _load_iam(doc.get("iam", {}))
+    session = new_session()
+    _load_s3(root, doc.get("s3", {}), session)
+    _load_iam(doc.get("iam", {}), session)
     _load_sagemaker(doc.get("sagemaker", {}), backend)
 
 
@@ -63,10 +64,11 @@ def save_state(folder: str | os.PathLike[str], backend: Backend) -> None:
     """Write the account (moto's S3 and IAM, and ``backend``) to ``folder``."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
+    session = new_session()
     doc = {
         "format": _FORMAT,
-        "s3": _save_s3(root),
-        "iam": _save_iam(),
+        "s3": _save_s3(root, session),
+        "iam": _save_iam(session),
         "sagemaker": _save_sagemaker(backend),
     }
     with atomic_writer(root / "account.json", overwrite=True) as f:
@@ -82,10 +84,10 @@ def _plain(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- S3
-def _moto_s3() -> Any:
+def _moto_s3(session: Any) -> Any:
     from moto.s3.models import s3_backends
 
-    account = new_session().client("sts").get_caller_identity()["Account"]
+    account = session.client("sts").get_caller_identity()["Account"]
     return s3_backends[account]["aws"]
 
 
@@ -98,8 +100,8 @@ def _objects_db(root: Path) -> sqlite3.Connection:
     return db
 
 
-def _load_s3(root: Path, buckets: Mapping[str, Any]) -> None:
-    s3 = new_session().client("s3")
+def _load_s3(root: Path, buckets: Mapping[str, Any], session: Any) -> None:
+    s3 = session.client("s3")
     for name, b in buckets.items():
         region = b.get("region", "us-east-1")
         kwargs: dict[str, Any] = {"Bucket": name}
@@ -116,15 +118,15 @@ def _load_s3(root: Path, buckets: Mapping[str, Any]) -> None:
             s3.put_bucket_policy(Bucket=name, Policy=b["policy"])
     if not (root / "s3.sqlite").exists():
         return
-    backend = _moto_s3()
+    backend = _moto_s3(session)
     with closing(_objects_db(root)) as db:
         for bucket, key, body in db.execute("SELECT bucket, key, body FROM objects"):
             backend.put_object(bucket, key, bytes(body))
 
 
-def _save_s3(root: Path) -> dict[str, Any]:
-    s3 = new_session().client("s3")
-    backend = _moto_s3()
+def _save_s3(root: Path, session: Any) -> dict[str, Any]:
+    s3 = session.client("s3")
+    backend = _moto_s3(session)
     buckets: dict[str, Any] = {}
     with closing(_objects_db(root)) as db:
         saved = {(b, k): e for b, k, e in db.execute("SELECT bucket, key, etag FROM objects")}
@@ -169,8 +171,8 @@ def _text(document: Any) -> str:
     return document if isinstance(document, str) else json.dumps(document)
 
 
-def _save_iam() -> dict[str, Any]:
-    iam = new_session().client("iam")
+def _save_iam(session: Any) -> dict[str, Any]:
+    iam = session.client("iam")
     policies = []
     for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
         for p in page["Policies"]:
@@ -209,8 +211,8 @@ def _save_iam() -> dict[str, Any]:
     return {"policies": policies, "roles": roles}
 
 
-def _load_iam(doc: Mapping[str, Any]) -> None:
-    iam = new_session().client("iam")
+def _load_iam(doc: Mapping[str, Any], session: Any) -> None:
+    iam = session.client("iam")
     for p in doc.get("policies", []):
         iam.create_policy(PolicyName=p["name"], Path=p["path"], PolicyDocument=p["document"])
     for r in doc.get("roles", []):
