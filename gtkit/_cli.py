@@ -12,11 +12,12 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -146,7 +147,7 @@ def _job_plan(args: argparse.Namespace) -> int:
 def _job_client(args: argparse.Namespace, region: str | None = None) -> Any:
     from gtkit._client import LabelingJobClient
 
-    sleep = (lambda _: None) if args.emulated else __import__("time").sleep
+    sleep = (lambda _: None) if args.emulated else time.sleep
     return LabelingJobClient(region=region or getattr(args, "region", None), sleep=sleep)
 
 
@@ -162,7 +163,7 @@ def _status_line(job: Any) -> str:
     return line
 
 
-def _check_account(args: argparse.Namespace, client: Any, spec: Any) -> Any:
+def _check_account(args: argparse.Namespace, client: Any, spec: Any, out: TextIO) -> Any:
     report = client.check(
         spec,
         short_instructions=getattr(args, "instructions", None) or "",
@@ -170,12 +171,13 @@ def _check_account(args: argparse.Namespace, client: Any, spec: Any) -> Any:
         progress=_progress_wanted(args),
     )
     for problem in report.problems:
-        print(problem)
+        print(problem, file=out)
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {warning}", file=out)
     print(
         f"{report.checked} object(s) checked, {len(report.problems)} problem(s), "
-        f"{len(report.warnings)} warning(s)"
+        f"{len(report.warnings)} warning(s)",
+        file=out,
     )
     return report
 
@@ -184,7 +186,7 @@ def _job_check(args: argparse.Namespace) -> int:
     from gtkit._spec import load_spec
 
     spec = load_spec(args.config)
-    report = _check_account(args, _job_client(args, spec.region), spec)
+    report = _check_account(args, _job_client(args, spec.region), spec, sys.stdout)
     return 0 if report.ok else 2
 
 
@@ -194,25 +196,13 @@ def _job_create(args: argparse.Namespace) -> int:
     spec = load_spec(args.config)
     client = _job_client(args, spec.region)
     instructions = args.instructions or ""
-    if not args.no_check:
-        with _stdout_to_stderr():
-            report = _check_account(args, client, spec)
+    if not args.no_check:  # its findings on stderr, where a refusal goes
+        report = _check_account(args, client, spec, sys.stderr)
         if report.problems:
             raise SetupError(report.problems)
     job = client.create(spec, short_instructions=instructions, check=False)
     print(_status_line(job))
     return 0
-
-
-@contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Print the check's findings on stderr, where a create's failure goes."""
-    out = sys.stdout
-    sys.stdout = sys.stderr
-    try:
-        yield
-    finally:
-        sys.stdout = out
 
 
 def _job_status(args: argparse.Namespace) -> int:

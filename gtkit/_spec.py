@@ -499,7 +499,7 @@ def _field_problem(name: str, value: Any) -> str | None:
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"{low} to {high}" if high is not None else f"at least {low}"
             return f"{value}: {bounds} {unit}"
-    if name in _SIZES and (value or _SIZES[name][0] == 0 or isinstance(value, str)):
+    if name in _SIZES and (isinstance(value, str) or value):  # an empty list is unset
         fewest, most, unit = _SIZES[name]
         if not fewest <= len(value) <= most:
             return f"{len(value)} {unit}: {fewest} to {most}"
