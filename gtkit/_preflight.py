@@ -240,6 +240,16 @@ class _Run:
 
     # ------------------------------------------------------------------ the job's own files
     def job_files(self, short: str, full: str) -> None:
+        own = self.spec.template_uri
+        if own is not None and parse_s3_uri(own)[0] not in self.missing_buckets:
+            bucket, key = parse_s3_uri(own)
+            try:
+                self.s3.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in _MISSING_CODES:
+                    self.problem(own, "your worker template (template_uri) does not exist")
+                else:
+                    self.warn(f"{own}: cannot read your worker template ({_code(exc)})")
         for uri, body in job_files(
             self.spec, short_instructions=short, full_instructions=full
         ).items():

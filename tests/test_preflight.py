@@ -334,3 +334,41 @@ def test_an_output_kms_key_needs_the_role_to_use_it(account: LabelingJobSpec) ->
         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
     )  # fmt: skip
     assert check(spec) == []
+
+
+def test_a_custom_template_job_without_lambdas_plans_checks_and_creates(
+    account: LabelingJobSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "custom.yaml"
+    config.write_text(
+        f"name: custom-birds\ntask: custom\nregion: us-east-1\nmanifest: {account.manifest}\n"
+        f"output: {account.output}\nrole_arn: {account.role_arn}\nworkforce: {account.workforce}\n"
+        f"template_uri: s3://{BUCKET}/templates/mine.liquid.html\nlabels: [bird]\n"
+    )
+    assert main(["job", "plan", str(config)]) == 0
+    assert main(["job", "check", str(config)]) == 2  # the template is not there yet
+    assert "your worker template (template_uri) does not exist" in capsys.readouterr().out
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="templates/mine.liquid.html", Body=b"<crowd-form></crowd-form>"
+    )
+    assert main(["job", "create", str(config)]) == 0
+    job = boto3.client("sagemaker").describe_labeling_job(LabelingJobName="custom-birds")
+    human = job["HumanTaskConfig"]
+    assert "PreHumanTaskLambdaArn" not in human and "AnnotationConsolidationConfig" not in human
+    # The emulator takes the valid request, then says it cannot simulate workers for it.
+    assert main(["job", "wait", "custom-birds", "--quiet", "--interval", "0"]) == 2
+    assert "simulates workers only for bounding-box" in capsys.readouterr().err
+
+
+def test_what_your_credentials_cannot_read_is_a_warning(account: LabelingJobSpec) -> None:
+    from botocore.stub import Stubber
+
+    iam = boto3.client("iam")
+    stub = Stubber(iam)
+    stub.add_client_error("get_role", "AccessDenied", "not allowed to read roles")
+    with stub:
+        report = LabelingJobClient(iam=iam).check(account)
+    assert report.problems == []
+    assert report.warnings == [
+        "role GroundTruth: cannot read the role (AccessDenied); permissions not checked"
+    ]
