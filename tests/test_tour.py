@@ -57,24 +57,19 @@ def test_the_tour_runs_offline_as_written(
     assert (tmp_path / "report.html").is_file() and (tmp_path / "birds.json").is_file()
 
 
-def test_a_separate_process_sees_the_emulated_account(tmp_path: Path) -> None:
-    """GTKIT_EMULATE in the environment, two processes, one account kept in the state folder."""
+def test_a_separate_process_sees_the_emulated_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GTKIT_EMULATE in the environment: a bucket made by one process is there for the next,
+    through the state folder."""
     assert main(["demo", "--data-only", "--objects", "2", "--out", str(tmp_path / "d")]) == 0
-    env = {**os.environ, "GTKIT_EMULATE": str(tmp_path / "d" / "reference.json"),
-           "GTKIT_EMULATE_STATE": str(tmp_path / "state")}  # fmt: skip
-
-    def gtkit(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gtkit", *args], env=env, capture_output=True, text=True,
-            check=False, cwd=tmp_path,
-        )  # fmt: skip
-
-    made = gtkit("emulator", "setup", "--bucket", "tour-bucket")
-    assert made.returncode == 0, made.stderr
-    built = gtkit(
-        "manifest", "build", str(tmp_path / "d" / "images"), "--upload-to",
-        "s3://tour-bucket/images", "--out", "s3://tour-bucket/in.manifest",
+    monkeypatch.setenv("GTKIT_EMULATE", str(tmp_path / "d" / "reference.json"))
+    monkeypatch.setenv("GTKIT_EMULATE_STATE", str(tmp_path / "state"))
+    assert main(["emulator", "setup", "--bucket", "tour-bucket"]) == 0
+    built = subprocess.run(
+        [sys.executable, "-m", "gtkit", "manifest", "build", str(tmp_path / "d" / "images"),
+         "--upload-to", "s3://tour-bucket/images", "--out", "s3://tour-bucket/in.manifest"],
+        env=dict(os.environ), capture_output=True, text=True, check=False, cwd=tmp_path,
     )  # fmt: skip
-    # The second process found the bucket the first one made.
     assert built.returncode == 0, built.stderr
     assert "wrote 2 object(s) to s3://tour-bucket/in.manifest" in built.stdout
