@@ -30,6 +30,7 @@ unit: $(VENV)/.installed
 test: lint typecheck unit
 
 bench: $(VENV)/.installed
+	$(BIN)/pytest -m bench
 	for b in benchmarks/bench_*.py; do $(BIN)/python "$$b" || exit 1; done
 
 clean:

@@ -25,6 +25,7 @@ from gtkit._errors import (
     OverwriteError,
     Problem,
     ReferenceLabelError,
+    SetupError,
     SpecError,
     UnknownRegionError,
 )
@@ -46,6 +47,7 @@ from gtkit._plots import (
     plot_quality_vs_confidence,
     plot_threshold_curve,
 )
+from gtkit._preflight import SetupReport
 from gtkit._pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
 from gtkit._references import (
     References,
@@ -91,6 +93,8 @@ __all__ = [
     "Problem",
     "ReferenceLabelError",
     "References",
+    "SetupError",
+    "SetupReport",
     "SpecError",
     "TaskType",
     "UnknownRegionError",

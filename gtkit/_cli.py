@@ -1,7 +1,9 @@
 """The ``gtkit`` command: a thin shell over the public API.
 
 Each subcommand parses its arguments, calls public functions a notebook could call, and prints.
-User mistakes (any :class:`~gtkit._errors.GtkitError`) print one message and exit with status 2.
+Every subcommand exits as :data:`EXIT_STATUSES` says (also shown by ``gtkit --help``). With
+``--emulate REFERENCE`` (or ``GTKIT_EMULATE``) every AWS call is served by gtkit's emulator and
+moto, the emulated account kept in a state folder between commands.
 """
 
 from __future__ import annotations
@@ -10,22 +12,62 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtkit import __version__
-from gtkit._errors import GtkitError
+from gtkit._errors import GtkitError, OverwriteError, SetupError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_STATUSES", "build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: What ``gtkit``'s exit status means, the same for every subcommand.
+EXIT_STATUSES = """\
+exit status (the same for every command):
+  0    success
+  1    internal error: a bug in gtkit (please report it with the traceback shown)
+  2    a mistake in the command line, a config, a manifest or the AWS account;
+       problems found (manifest check, job check); a job that ended Failed
+  130  interrupted (Ctrl-C)
+  141  output closed early (as by `| head`), as other Unix tools do
+"""
+
+_EMULATE_STATE = "gtkit-emulator"
 
 
 def _emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give a whole number of at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: give a number of at least 0")
+    return value
+
+
+def _progress_wanted(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False)
 
 
 # ---------------------------------------------------------------------- manifest
@@ -67,7 +109,7 @@ def _manifest_check(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(problem)
     print(f"{report.objects} object(s), {len(report.problems)} problem(s)")
-    return 0 if report.ok else 1
+    return 0 if report.ok else 2
 
 
 # ---------------------------------------------------------------------- job
@@ -82,7 +124,10 @@ def _job_plan(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"request": request, "warnings": warnings, "estimate": estimate.as_dict()})
         return 0
-    print(f"job {spec.name}: {spec.task} in {spec.region}, all checks passed")
+    print(
+        f"job {spec.name}: {spec.task} in {spec.region}; the request breaks none of the "
+        "service's rules (gtkit job check tests your account)"
+    )
     for w in warnings:
         print(f"warning: {w}")
     basis = f"{estimate.objects} objects" + ("" if objects is not None else " (use --objects N)")
@@ -103,6 +148,105 @@ def _report_problems(output: Any) -> None:
     """Every problem the reader found, on standard error (skipped lines among them)."""
     for problem in output.problems:
         print(f"problem: {problem}", file=sys.stderr)
+
+
+def _job_client(args: argparse.Namespace, region: str | None = None) -> Any:
+    from gtkit._client import LabelingJobClient
+
+    sleep = (lambda _: None) if args.emulated else time.sleep
+    return LabelingJobClient(region=region or getattr(args, "region", None), sleep=sleep)
+
+
+def _status_line(job: Any) -> str:
+    c = job["LabelCounters"]
+    line = (
+        f"{job['LabelingJobName']}: {job['LabelingJobStatus']} - human {c.get('HumanLabeled', 0)}, "
+        f"machine {c.get('MachineLabeled', 0)}, failed {c.get('FailedNonRetryableError', 0)}, "
+        f"unlabeled {c.get('Unlabeled', 0)}"
+    )
+    if job.get("FailureReason"):
+        line += f"\n  failure: {job['FailureReason']}"
+    return line
+
+
+def _check_account(args: argparse.Namespace, client: Any, spec: Any, out: TextIO) -> Any:
+    report = client.check(
+        spec,
+        short_instructions=getattr(args, "instructions", None) or "",
+        image_sizes=not args.no_image_sizes,
+        progress=_progress_wanted(args),
+    )
+    for problem in report.problems:
+        print(problem, file=out)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=out)
+    print(
+        f"{report.checked} object(s) checked, {len(report.problems)} problem(s), "
+        f"{len(report.warnings)} warning(s)",
+        file=out,
+    )
+    return report
+
+
+def _job_check(args: argparse.Namespace) -> int:
+    from gtkit._spec import load_spec
+
+    spec = load_spec(args.config)
+    report = _check_account(args, _job_client(args, spec.region), spec, sys.stdout)
+    return 0 if report.ok else 2
+
+
+def _job_create(args: argparse.Namespace) -> int:
+    from gtkit._spec import load_spec
+
+    spec = load_spec(args.config)
+    client = _job_client(args, spec.region)
+    instructions = args.instructions or ""
+    if not args.no_check:  # its findings on stderr, where a refusal goes
+        report = _check_account(args, client, spec, sys.stderr)
+        if report.problems:
+            raise SetupError(report.problems)
+    job = client.create(spec, short_instructions=instructions, check=False)
+    print(_status_line(job))
+    return 0
+
+
+def _job_status(args: argparse.Namespace) -> int:
+    job = _job_client(args).describe(args.name)
+    if args.json:
+        _emit_json({k: v for k, v in job.items() if k != "ResponseMetadata"})
+    else:
+        print(_status_line(job))
+    return 0
+
+
+def _job_wait(args: argparse.Namespace) -> int:
+    job = _job_client(args).wait(
+        args.name,
+        progress=_progress_wanted(args),
+        timeout=args.timeout,
+        initial_delay=args.interval,
+        max_delay=max(args.interval, 120.0),
+    )
+    print(_status_line(job))
+    return 0
+
+
+def _job_stop(args: argparse.Namespace) -> int:
+    print(_status_line(_job_client(args).stop(args.name)))
+    return 0
+
+
+def _job_list(args: argparse.Namespace) -> int:
+    for job in _job_client(args).list(status=args.status, name_contains=args.name_contains):
+        print(_status_line(job))
+    return 0
+
+
+def _job_download(args: argparse.Namespace) -> int:
+    path = _job_client(args).download(args.name, args.out, overwrite=args.overwrite)
+    print(f"downloaded {args.name} to {path} (with describe.json)")
+    return 0
 
 
 # ---------------------------------------------------------------------- export
@@ -190,93 +334,109 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--describe", help="saved DescribeLabelingJob JSON (default: describe.json beside)"
     )
-    p.add_argument("--workers", type=int, help="workers per object")
-    p.add_argument("--task-price", type=float, help="dollars per task per worker (0 for private)")
-    p.add_argument("--object-fee", type=float, help="dollars per labeled object (default 0.08)")
-    p.add_argument("--matching", choices=("optimal", "tutorial"), default="optimal")
+    p.add_argument("--workers", type=_positive_int, help="workers per object, for the cost")
+    p.add_argument(
+        "--task-price", type=_non_negative, help="dollars per task per worker (0 for private)"
+    )
+    p.add_argument(
+        "--object-fee", type=_non_negative, help="dollars per labeled object (default 0.08)"
+    )
+    p.add_argument(
+        "--matching",
+        choices=("optimal", "tutorial"),
+        default="optimal",
+        help="how label boxes are paired with reference boxes for mIoU: optimal (one-to-one, "
+        "the largest total IoU) or the AWS tutorial's greedy rule (default optimal)",
+    )
     p.add_argument("--attribute", help="label attribute, where the output has several")
     p.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
 
 
-def _status_line(job: Any) -> str:
-    c = job["LabelCounters"]
-    line = (
-        f"{job['LabelingJobName']}: {job['LabelingJobStatus']} - human {c.get('HumanLabeled', 0)}, "
-        f"machine {c.get('MachineLabeled', 0)}, failed {c.get('FailedNonRetryableError', 0)}, "
-        f"unlabeled {c.get('Unlabeled', 0)}"
-    )
-    if job.get("FailureReason"):
-        line += f"\n  failure: {job['FailureReason']}"
-    return line
-
-
-def _job_client(args: argparse.Namespace) -> Any:
-    from gtkit._client import LabelingJobClient
-
-    return LabelingJobClient(region=getattr(args, "region", None))
-
-
-def _job_create(args: argparse.Namespace) -> int:
-    from gtkit._spec import load_spec
-
-    spec = load_spec(args.config)
-    job = _job_client(args).create(spec, short_instructions=args.instructions or "")
-    print(_status_line(job))
-    return 0
-
-
-def _job_status(args: argparse.Namespace) -> int:
-    job = _job_client(args).describe(args.name)
-    if args.json:
-        _emit_json({k: v for k, v in job.items() if k != "ResponseMetadata"})
-    else:
-        print(_status_line(job))
-    return 0
-
-
-def _job_wait(args: argparse.Namespace) -> int:
-    job = _job_client(args).wait(
-        args.name,
-        progress=not args.quiet,
-        timeout=args.timeout,
-        initial_delay=args.interval,
-        max_delay=max(args.interval, 120.0),
-    )
-    print(_status_line(job))
-    return 0
-
-
-def _job_stop(args: argparse.Namespace) -> int:
-    print(_status_line(_job_client(args).stop(args.name)))
-    return 0
-
-
-def _job_list(args: argparse.Namespace) -> int:
-    for job in _job_client(args).list(status=args.status, name_contains=args.name_contains):
-        print(_status_line(job))
-    return 0
-
-
-def _job_download(args: argparse.Namespace) -> int:
-    path = _job_client(args).download(args.name, args.out, overwrite=args.overwrite)
-    print(f"downloaded {args.name} to {path} (with describe.json)")
-    return 0
-
-
+# ---------------------------------------------------------------------- demo and emulator
 def _demo(args: argparse.Namespace) -> int:
-    from gtkit._demo import main_cli
+    from gtkit._demo import make_dataset, run_demo
 
-    return main_cli(args)
+    if args.aws and args.emulate_reference:
+        raise GtkitError(
+            "gtkit demo --aws runs in your AWS account, but GTKIT_EMULATE or --emulate asks for "
+            "the emulator: drop one"
+        )
+    if args.aws and (not args.bucket or not args.role_arn):
+        raise GtkitError("--aws needs --bucket and --role-arn (your bucket and Ground Truth role)")
+    if args.data_only:
+        reference = make_dataset(args.out, objects=args.objects, seed=args.seed)
+        print(f"wrote {args.objects} pictures to {Path(args.out) / 'images'} and {reference}")
+        return 0
+    run_demo(
+        args.out,
+        objects=args.objects,
+        seed=args.seed,
+        aws=args.aws,
+        bucket=args.bucket,
+        role_arn=args.role_arn,
+        region=args.region,
+        overwrite=args.overwrite,
+        progress=sys.stderr.isatty() or args.progress,
+    )
+    return 0
 
 
+def _emulator_setup(args: argparse.Namespace) -> int:
+    from gtkit.emulator import setup_account
+
+    if not args.emulated:
+        raise GtkitError(
+            "gtkit emulator setup works only offline: give --emulate REFERENCE or set "
+            "GTKIT_EMULATE (for a real account, deploy infra/ground-truth.yaml)"
+        )
+    made = setup_account(
+        bucket=args.bucket, region=args.region, role_name=args.role_name, workteam=args.workteam
+    )
+    print(f"bucket: s3://{made.bucket} ({made.region}, with the worker portal's CORS rule)")
+    print(f"role_arn: {made.role_arn}")
+    if made.workteam_arn:
+        print(f"workforce: {made.workteam_arn}")
+    return 0
+
+
+@contextmanager
+def _emulation(reference: str, state: str) -> Iterator[None]:
+    """Serve every AWS call from the emulator and moto, the account kept in ``state``."""
+    from gtkit.emulator import emulate
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with emulate(references=reference, state=state):
+        yield
+
+
+# ---------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gtkit`` command with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="gtkit",
         description="Amazon SageMaker Ground Truth toolkit: manifests, job specs, jobs, "
         "output reading, cost and label-quality analysis, and an offline emulator.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gtkit {__version__}")
+    parser.add_argument(
+        "--emulate",
+        metavar="REFERENCE",
+        dest="emulate_reference",
+        default=os.environ.get("GTKIT_EMULATE") or None,
+        help="run offline: gtkit's emulator and moto serve every AWS call, simulated workers "
+        "copying the labels in REFERENCE (COCO .json, Open Images .csv, ...); default: "
+        "$GTKIT_EMULATE",
+    )
+    parser.add_argument(
+        "--emulate-state",
+        metavar="DIR",
+        default=os.environ.get("GTKIT_EMULATE_STATE") or _EMULATE_STATE,
+        help="with --emulate: the folder keeping the emulated account (buckets, objects, roles, "
+        f"jobs) between commands; delete it to start afresh (default: $GTKIT_EMULATE_STATE "
+        f"or ./{_EMULATE_STATE})",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     m = commands.add_parser("manifest", help="build and check input manifests")
@@ -291,72 +451,83 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(handler=_manifest_build)
     c = msub.add_parser("check", help="check a manifest against the service's rules")
     c.add_argument("path", help="manifest path or s3:// URI")
-    c.add_argument("--max-objects", type=int, default=100_000, help="object limit (default 100000)")
+    c.add_argument(
+        "--max-objects",
+        type=_positive_int,
+        default=100_000,
+        help="object limit (default 100000; 20000 for semantic segmentation)",
+    )
     c.set_defaults(handler=_manifest_check)
 
-    j = commands.add_parser("job", help="plan, create and follow labeling jobs")
+    j = commands.add_parser("job", help="plan, check, create and follow labeling jobs")
     jsub = j.add_subparsers(dest="job_command", metavar="ACTION", required=True)
-    p = jsub.add_parser("plan", help="check a job config, estimate its cost, print the request")
+    p = jsub.add_parser(
+        "plan", help="check a job config offline, estimate its cost, print the request"
+    )
     p.add_argument("config", help="YAML or JSON file of the spec's fields")
-    p.add_argument("--objects", type=int, help="number of objects, for the estimate and warnings")
-    p.add_argument("--object-fee", type=float, default=0.08, help="dollars per object (0.08)")
+    p.add_argument(
+        "--objects", type=_positive_int, help="number of objects, for the estimate and warnings"
+    )
+    p.add_argument(
+        "--object-fee", type=_non_negative, default=0.08, help="dollars per object (0.08)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_job_plan)
-    jc = jsub.add_parser("create", help="upload the job's files and create it")
-    jc.add_argument("config", help="YAML or JSON file of the spec's fields")
-    jc.add_argument("--instructions", help="short instructions shown to workers")
-    jc.set_defaults(handler=_job_create)
     for action, handler, text in (
-        ("status", _job_status, "show a job's status and label counters"),
+        ("check", _job_check, "check your AWS account for a job: buckets, CORS, role, objects"),
+        ("create", _job_create, "check the account, upload the job's files and create the job"),
+    ):
+        jc = jsub.add_parser(action, help=text)
+        jc.add_argument("config", help="YAML or JSON file of the spec's fields")
+        jc.add_argument(
+            "--instructions", help="short instructions shown to workers (in the worker template)"
+        )
+        jc.add_argument(
+            "--no-image-sizes",
+            action="store_true",
+            help="do not read each image's first 64 KiB for its resolution (sizes in bytes and "
+            "existence are still checked)",
+        )
+        jc.add_argument("--quiet", action="store_true", help="no progress bar")
+        if action == "create":
+            jc.add_argument(
+                "--no-check", action="store_true", help="create without checking the account"
+            )
+        jc.set_defaults(handler=handler, aws_command=True)
+    for action, handler, text in (
         ("wait", _job_wait, "follow a job with a progress bar until it ends"),
+        ("status", _job_status, "show a job's status and label counters"),
+    ):
+        sp = jsub.add_parser(action, help=text)
+        sp.add_argument("name", help="labeling job name")
+        sp.add_argument("--region", help="AWS region of the job (default: your configuration)")
+        sp.set_defaults(handler=handler, aws_command=True)
+    jl = jsub.add_parser("list", help="list labeling jobs, newest first")
+    jl.add_argument(
+        "--status",
+        choices=("InProgress", "Completed", "Failed", "Stopping", "Stopped"),
+        help="only jobs with this status",
+    )
+    jl.add_argument("--name-contains", help="only jobs whose name contains this (any case)")
+    jl.add_argument("--region", help="AWS region to list (default: your configuration)")
+    jl.set_defaults(handler=_job_list, aws_command=True)
+    for action, handler, text in (
         ("stop", _job_stop, "stop a running job"),
         ("download", _job_download, "download a job's output tree and describe.json"),
     ):
         sp = jsub.add_parser(action, help=text)
         sp.add_argument("name", help="labeling job name")
-        sp.add_argument("--region", help="AWS region (default: your configuration)")
-        sp.set_defaults(handler=handler)
-        if action == "status":
-            sp.add_argument("--json", action="store_true", help="print the describe response")
-        if action == "wait":
-            sp.add_argument("--timeout", type=float, help="give up after this many seconds")
-            sp.add_argument("--quiet", action="store_true", help="no progress bar")
-            sp.add_argument(
-                "--interval", type=float, default=10.0, help="first poll delay in seconds (10)"
-            )
-        if action == "download":
-            sp.add_argument("--out", required=True, help="local folder to download into")
-            sp.add_argument("--overwrite", action="store_true", help="replace existing files")
-    jl = jsub.add_parser("list", help="list labeling jobs, newest first")
-    jl.add_argument(
-        "--status", choices=("InProgress", "Completed", "Failed", "Stopping", "Stopped")
+        sp.add_argument("--region", help="AWS region of the job (default: your configuration)")
+        sp.set_defaults(handler=handler, aws_command=True)
+    wait, status, download = (jsub.choices[name] for name in ("wait", "status", "download"))
+    status.add_argument("--json", action="store_true", help="print the describe response")
+    wait.add_argument("--timeout", type=_non_negative, help="give up after this many seconds")
+    wait.add_argument("--quiet", action="store_true", help="no progress bar")
+    wait.add_argument(
+        "--interval", type=_non_negative, default=10.0, help="first poll delay in seconds (10)"
     )
-    jl.add_argument("--name-contains")
-    jl.add_argument("--region")
-    jl.set_defaults(handler=_job_list)
-
-    e = commands.add_parser("export", help="export a job's boxes as COCO, YOLO or VOC")
-    e.add_argument("job_output", help="output folder, s3:// prefix, or one output manifest")
-    e.add_argument("--format", required=True, choices=("coco", "yolo", "voc"))
-    e.add_argument("--out", required=True, help="COCO JSON file, or folder for YOLO/VOC")
-    e.add_argument("--attribute", help="label attribute, where the output has several")
-    e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
-    e.add_argument("--overwrite", action="store_true", help="replace existing files")
-    e.set_defaults(handler=_export)
-
-    d = commands.add_parser(
-        "demo", help="the whole workflow on 1,000 synthetic images, offline (or --aws)"
-    )
-    d.add_argument("--out", default="gtkit-demo", help="output folder (default gtkit-demo)")
-    d.add_argument("--objects", type=int, default=1000, help="number of images (1000)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--overwrite", action="store_true", help="replace an earlier demo folder")
-    d.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
-    d.add_argument("--aws", action="store_true", help="run against your real AWS account (paid)")
-    d.add_argument("--bucket", help="with --aws: your S3 bucket in the region")
-    d.add_argument("--role-arn", help="with --aws: the IAM role Ground Truth uses")
-    d.add_argument("--region", default="us-east-1")
-    d.set_defaults(handler=_demo)
+    download.add_argument("--out", required=True, help="local folder to download into")
+    download.add_argument("--overwrite", action="store_true", help="replace existing files")
 
     a = commands.add_parser("analyze", help="counts, cost and quality of a job's labels")
     _add_analysis_options(a)
@@ -369,26 +540,104 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--images", help="local folder of the images, to draw boxes on them")
     r.add_argument("--overwrite", action="store_true", help="replace an existing report")
     r.set_defaults(handler=_report)
+
+    e = commands.add_parser("export", help="export a job's boxes as COCO, YOLO or VOC")
+    e.add_argument("job_output", help="output folder, s3:// prefix, or one output manifest")
+    e.add_argument(
+        "--format",
+        required=True,
+        choices=("coco", "yolo", "voc"),
+        help="coco: one JSON file; yolo and voc: a folder of one text or XML file per image",
+    )
+    e.add_argument("--out", required=True, help="COCO JSON file, or folder for YOLO/VOC")
+    e.add_argument("--attribute", help="label attribute, where the output has several")
+    e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
+    e.add_argument("--overwrite", action="store_true", help="replace existing files")
+    e.set_defaults(handler=_export)
+
+    d = commands.add_parser(
+        "demo", help="the whole workflow on 1,000 synthetic images, offline (or --aws)"
+    )
+    d.add_argument("--out", default="gtkit-demo", help="output folder (default gtkit-demo)")
+    d.add_argument(
+        "--objects", type=_positive_int, default=1000, help="number of images (default 1000)"
+    )
+    d.add_argument(
+        "--seed", type=int, default=0, help="seed of the pictures and the simulated workers (0)"
+    )
+    d.add_argument(
+        "--data-only",
+        action="store_true",
+        help="only write the pictures (OUT/images) and their reference boxes "
+        "(OUT/reference.json), to try the other commands on",
+    )
+    d.add_argument("--overwrite", action="store_true", help="replace an earlier demo folder")
+    d.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
+    d.add_argument("--aws", action="store_true", help="run against your real AWS account (paid)")
+    d.add_argument("--bucket", help="with --aws: your S3 bucket in the region")
+    d.add_argument("--role-arn", help="with --aws: the IAM role Ground Truth uses")
+    d.add_argument("--region", default="us-east-1", help="AWS region (default us-east-1)")
+    d.set_defaults(handler=_demo)  # offline by itself, with its own emulator
+
+    em = commands.add_parser("emulator", help="the offline emulator's own commands")
+    esub = em.add_subparsers(dest="emulator_command", metavar="ACTION", required=True)
+    es = esub.add_parser(
+        "setup",
+        help="offline only: make in the emulated account what infra/ground-truth.yaml deploys "
+        "in a real one (bucket with CORS rule, role, optional private workteam)",
+    )
+    es.add_argument("--bucket", required=True, help="name of the data bucket to make")
+    es.add_argument("--region", default="us-east-1", help="its region (default us-east-1)")
+    es.add_argument(
+        "--role-name", default="GroundTruth", help="name of the role (default GroundTruth)"
+    )
+    es.add_argument("--workteam", help="also make a private workteam of this name")
+    es.set_defaults(handler=_emulator_setup, aws_command=True)
     return parser
 
 
+def _uses_aws(args: argparse.Namespace) -> bool:
+    """Whether the command calls AWS: a job or emulator command, or any s3:// argument (the
+    emulator's start and state cost a second or two, spared to local work)."""
+    if getattr(args, "aws_command", False):
+        return True
+    return any(isinstance(v, str) and v.startswith("s3://") for v in vars(args).values())
+
+
+def _in_cli_words(exc: GtkitError, args: argparse.Namespace) -> str:
+    """The error's message, with what to do in flags rather than Python arguments."""
+    if isinstance(exc, OverwriteError) and exc.target is not None:
+        flag = exc.argument
+        if flag is not None and hasattr(args, flag):
+            return f"{exc.target} {exc.reason}; add --{flag.replace('_', '-')} to replace it"
+        return f"{exc.target} {exc.reason}; gtkit never replaces it: remove it first"
+    if isinstance(exc, SetupError) and hasattr(args, "no_check"):
+        return f"{exc}\n(fix these, or add --no-check to create the job anyway)"
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``gtkit`` command line; returns the process exit status."""
+    """Run the ``gtkit`` command line; returns the process exit status (see EXIT_STATUSES)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0
+    emulate = args.emulate_reference and _uses_aws(args)
+    args.emulated = bool(emulate)
     try:
+        if emulate:
+            with _emulation(args.emulate_reference, args.emulate_state):
+                return handler(args)
         return handler(args)
     except GtkitError as exc:
-        print(f"gtkit: error: {exc}", file=sys.stderr)
+        print(f"gtkit: error: {_in_cli_words(exc, args)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return 141
     except OSError as exc:  # a missing or unreadable file named on the command line
         print(f"gtkit: error: {exc}", file=sys.stderr)
         return 2
@@ -398,6 +647,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gtkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        traceback.print_exc()
+        print(
+            f"gtkit: internal error: {type(exc).__name__}: {exc} (a bug in gtkit: please report "
+            "it with the traceback above)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

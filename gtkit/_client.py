@@ -1,9 +1,9 @@
-"""Submitting and following labeling jobs: create, describe, list, stop, wait, download.
+"""Submitting and following labeling jobs: check, create, describe, list, stop, wait, download.
 
-AWS access is injected: pass a ``sagemaker`` and ``s3`` client, or a ``session``, or neither
-(boto3's default session, with adaptive retries). Waiting takes injectable ``sleep`` and
+AWS access is injected: pass ``sagemaker``, ``s3`` and ``iam`` clients, or a ``session``, or
+neither (boto3's default session, with adaptive retries). Waiting takes injectable ``sleep`` and
 ``clock`` so tests run instantly, and needs only the job's name, so it resumes after a notebook
-kernel restart.
+kernel restart. Creating checks the account first (:meth:`LabelingJobClient.check`).
 """
 
 from __future__ import annotations
@@ -26,12 +26,23 @@ from gtkit._errors import (
     JobFailedError,
     JobNotFoundError,
     OverwriteError,
+    SetupError,
 )
-from gtkit._io import atomic_writer, parse_s3_uri, s3_client, sagemaker_client
+from gtkit._io import (
+    atomic_writer,
+    iam_client,
+    new_session,
+    parse_s3_uri,
+    s3_client,
+    sagemaker_client,
+)
 from gtkit._manifest import write_job_files
+from gtkit._preflight import SetupReport, check_setup
+from gtkit._progress import Progress
 from gtkit._spec import LabelingJobSpec
 
 if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker.type_defs import (
@@ -63,11 +74,11 @@ def save_describe(
 
 
 class LabelingJobClient:
-    """Create and follow Ground Truth labeling jobs.
+    """Check, create and follow Ground Truth labeling jobs.
 
-    ``sagemaker`` and ``s3`` clients win over ``session``; without either, clients come from
-    boto3's default session with adaptive retries. ``sleep`` and ``clock`` (seconds) default to
-    the real ones.
+    ``sagemaker``, ``s3`` and ``iam`` clients win over ``session``; without either, clients come
+    from boto3's default session with adaptive retries. ``region`` is the SageMaker client's (a
+    job runs in its client's region). ``sleep`` and ``clock`` (seconds) default to the real ones.
     """
 
     def __init__(
@@ -75,13 +86,17 @@ class LabelingJobClient:
         *,
         sagemaker: SageMakerClient | None = None,
         s3: S3Client | None = None,
+        iam: IAMClient | None = None,
         session: boto3.session.Session | None = None,
         region: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if session is None and None in (sagemaker, s3, iam):
+            session = new_session()  # one for all three clients: a session takes tens of ms
         self.sagemaker = sagemaker_client(client=sagemaker, session=session, region=region)
         self.s3 = s3_client(client=s3, session=session)
+        self.iam = iam_client(client=iam, session=session)
         self.sleep = sleep
         self.clock = clock
 
@@ -103,20 +118,66 @@ class LabelingJobClient:
             self._call("describe_labeling_job", LabelingJobName=name),
         )
 
+    def check(
+        self,
+        spec: LabelingJobSpec,
+        *,
+        short_instructions: str = "",
+        full_instructions: str = "",
+        image_sizes: bool = True,
+        max_workers: int = 10,
+        progress: bool = False,
+    ) -> SetupReport:
+        """Check the account for ``spec`` with read-only calls: buckets, CORS, the role's trust
+        and permissions, the manifest and every object it names, the workteam.
+
+        Returns every problem and warning at once (see :func:`gtkit._preflight.check_setup`; the
+        permission check is a lint of policy statements, not a proof). ``image_sizes`` reads
+        each image's first 64 KiB for its resolution; at most ``max_workers`` object requests
+        run at once, with a progress bar if ``progress``.
+        """
+        self._same_region(spec)
+        return check_setup(
+            spec,
+            s3=self.s3,
+            iam=self.iam,
+            sagemaker=self.sagemaker,
+            short_instructions=short_instructions,
+            full_instructions=full_instructions,
+            image_sizes=image_sizes,
+            max_workers=max_workers,
+            progress=progress,
+        )
+
+    def _same_region(self, spec: LabelingJobSpec) -> None:
+        spec.check()
+        region = self.sagemaker.meta.region_name
+        if region != spec.region:
+            raise GtkitError(
+                f"the spec's region is {spec.region} but this client's is {region}: make the "
+                f"client with region={spec.region!r}"
+            )
+
     def create(
         self,
         spec: LabelingJobSpec,
         *,
         short_instructions: str = "",
         full_instructions: str = "",
+        check: bool = True,
+        progress: bool = False,
     ) -> DescribeLabelingJobResponseTypeDef:
         """Create the job (after uploading its label-category file and worker template).
 
-        A job of the same name created from the same request is returned as it is; one from a
-        different request is a JobConflictError. Files already in S3 with the same content are
-        kept; with different content, nothing is overwritten (OverwriteError).
+        With ``check`` (the default) the account is checked first (:meth:`check`) and a
+        SetupError lists every problem before anything is uploaded or created; ``progress``
+        shows a bar while the objects are checked. A job of the same name created from the same
+        request is returned as it is; one from a different request is a JobConflictError. Files
+        already in S3 with the same content are kept; with different content, nothing is
+        overwritten (OverwriteError).
         """
         request = spec.to_request()
+        self._same_region(spec)
         try:
             existing = self.describe(spec.name)
         except JobNotFoundError:
@@ -135,6 +196,15 @@ class LabelingJobClient:
                     f"{', '.join(changed)}); choose another name"
                 )
             return existing
+        if check:
+            report = self.check(
+                spec,
+                short_instructions=short_instructions,
+                full_instructions=full_instructions,
+                progress=progress,
+            )
+            if report.problems:
+                raise SetupError(report.problems)
         self._stage(spec, short_instructions, full_instructions)
         self._call("create_labeling_job", **request)
         return self.describe(spec.name)
@@ -183,15 +253,14 @@ class LabelingJobClient:
         """Poll until the job is Completed, Failed or Stopped; return the last description.
 
         Delays (seconds) grow from ``initial_delay`` to ``max_delay`` with jitter; throttling and
-        transient errors are retried. A progress bar shows status, elapsed time and the label
-        counters. A Failed job raises JobFailedError carrying the service's FailureReason.
-        Works from the name alone, so it resumes after a kernel restart.
+        transient errors are retried. A progress bar shows the objects labeled out of the total,
+        the time waited and the status and label counters (plain lines off a terminal). A
+        Failed job raises JobFailedError carrying the service's FailureReason. Works from the
+        name alone, so it resumes after a kernel restart.
         """
-        from tqdm.auto import tqdm
-
         start = self.clock()
         delay = initial_delay
-        bar = None
+        bar = Progress(name, verb="labeled") if progress else None
         try:
             while True:
                 try:
@@ -207,30 +276,10 @@ class LabelingJobClient:
                         raise
                     job = None
                 if job is not None:
-                    counters = cast("dict[str, int]", job["LabelCounters"])
-                    total = sum(
-                        counters.get(k, 0)
-                        for k in ("TotalLabeled", "FailedNonRetryableError", "Unlabeled")
-                    )
-                    done = counters.get("TotalLabeled", 0) + counters.get(
-                        "FailedNonRetryableError", 0
-                    )
-                    if progress:
-                        if bar is None:
-                            bar = tqdm(total=total or None, desc=name, unit="obj")
-                        if total and bar.total != total:
-                            bar.total = total
-                        bar.n = done
-                        bar.set_postfix(
-                            status=job["LabelingJobStatus"],
-                            human=counters.get("HumanLabeled", 0),
-                            machine=counters.get("MachineLabeled", 0),
-                            failed=counters.get("FailedNonRetryableError", 0),
-                            unlabeled=counters.get("Unlabeled", 0),
-                            elapsed=f"{self.clock() - start:.0f}s",
-                        )
-                        bar.refresh()
                     status = job["LabelingJobStatus"]
+                    if bar is not None:
+                        done, total, detail = _counts(job)
+                        bar.update(done, total=total, elapsed=self.clock() - start, detail=detail)
                     if status in TERMINAL_STATUSES:
                         if status == "Failed" and raise_on_failure:
                             raise JobFailedError(
@@ -269,7 +318,8 @@ class LabelingJobClient:
         clashes = [str(t) for _, t in targets if t.exists()]
         if clashes and not overwrite:
             raise OverwriteError(
-                f"{len(clashes)} file(s) exist under {root}, e.g. {clashes[0]}; pass overwrite=True"
+                target=str(root),
+                reason=f"holds {len(clashes)} of the job's files already (e.g. {clashes[0]})",
             )
         for key, target in targets:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -277,3 +327,16 @@ class LabelingJobClient:
                 f.write(body)
         save_describe(job, root / "describe.json", overwrite=overwrite)
         return root
+
+
+def _counts(job: DescribeLabelingJobResponseTypeDef) -> tuple[int, int | None, str]:
+    """Objects done (labeled or failed), the total if known, and the status with counters."""
+    c = cast("dict[str, int]", job["LabelCounters"])
+    failed = c.get("FailedNonRetryableError", 0)
+    done = c.get("TotalLabeled", 0) + failed
+    total = done + c.get("Unlabeled", 0)
+    detail = (
+        f"{job['LabelingJobStatus']}: human {c.get('HumanLabeled', 0)}, "
+        f"machine {c.get('MachineLabeled', 0)}, failed {failed}"
+    )
+    return done, total or None, detail

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from gtkit._errors import GtkitError, OverwriteError
+from gtkit._io import new_session
+from gtkit._pricing import check_object_count
 
 __all__ = ["DemoResult", "make_dataset", "run_demo"]
 
@@ -45,6 +46,7 @@ def make_dataset(folder: str | os.PathLike[str], *, objects: int = 1000, seed: i
 
     Returns the COCO path (``reference.json``); boxes are pixels, images 200 x 150.
     """
+    check_object_count(objects)
     import matplotlib.image as mpimg
 
     rng = np.random.default_rng(seed)
@@ -104,27 +106,24 @@ def run_demo(
     Offline (the default) everything runs in gtkit's emulator with moto. With ``aws=True`` it
     uses your AWS credentials, ``bucket`` and ``role_arn`` (a SageMaker execution role for Ground
     Truth): it prints the plan and cost estimate and asks before anything is uploaded or paid
-    for; it returns None if you decline. Dollars use the $0.08 object fee.
+    for; it returns None if you decline. Dollars use the $0.08 object fee. ``objects`` must be
+    at least 1; nothing is made before the arguments are checked.
     """
+    check_object_count(objects)
     if aws and (not bucket or not role_arn):
-        raise GtkitError("--aws needs --bucket and --role-arn (your bucket and Ground Truth role)")
+        raise GtkitError("aws=True needs bucket and role_arn (your bucket and Ground Truth role)")
     if not aws and importlib.util.find_spec("moto") is None:
         raise GtkitError("the offline demo runs on moto: pip install 'gtkit[emulator]'")
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         if not overwrite:
-            raise OverwriteError(
-                f"{folder} exists; pass overwrite=True (--overwrite) to replace it"
-            )
+            raise OverwriteError(target=str(folder))
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     echo(f"making {objects} synthetic bird pictures with reference boxes in {folder}/data")
     reference = make_dataset(folder / "data", objects=objects, seed=seed)
     if aws:
-        if not bucket or not role_arn:
-            raise GtkitError(
-                "--aws needs --bucket and --role-arn (your bucket and Ground Truth role)"
-            )
+        assert bucket is not None and role_arn is not None  # checked above
         return _run(folder, reference, bucket, role_arn, region, progress, ask, echo, real=True)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "gtkit-demo")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "gtkit-demo")
@@ -132,12 +131,12 @@ def run_demo(
     from gtkit.emulator import emulate
 
     with emulate(references=reference, seed=seed):
-        import boto3
+        from gtkit.emulator import setup_account
 
-        boto3.client("s3", region_name=region).create_bucket(Bucket="gtkit-demo")
+        ready = setup_account(bucket="gtkit-demo", region=region, role_name="GroundTruthDemo")
         return _run(
-            folder, reference, "gtkit-demo", "arn:aws:iam::123456789012:role/GroundTruthDemo",
-            region, progress, ask, echo, real=False,
+            folder, reference, ready.bucket, ready.role_arn, region, progress, ask, echo,
+            real=False,
         )  # fmt: skip
 
 
@@ -153,7 +152,6 @@ def _run(
     *,
     real: bool,
 ) -> DemoResult | None:
-    import boto3
 
     from gtkit._analysis import analyze
     from gtkit._client import LabelingJobClient
@@ -194,7 +192,7 @@ def _run(
     if real and not _confirm(f"Upload {len(images)} images and start this PAID job?", ask):
         echo("nothing was uploaded or started")
         return None
-    s3 = boto3.client("s3", region_name=region)
+    s3 = new_session().client("s3", region_name=region)
     uploaded = upload_folder(
         folder / "data" / "images", f"s3://{bucket}/gtkit-demo/images", client=s3
     )
@@ -225,19 +223,3 @@ def _run(
     echo(f"summary: {summary}")
     echo(f"output tree: {output}")
     return DemoResult(folder, report, summary, output, figures, lines)
-
-
-def main_cli(args: Any) -> int:
-    """The ``gtkit demo`` command (see :func:`run_demo`)."""
-    result = run_demo(
-        args.out,
-        objects=args.objects,
-        seed=args.seed,
-        aws=args.aws,
-        bucket=args.bucket,
-        role_arn=args.role_arn,
-        region=args.region,
-        overwrite=args.overwrite,
-        progress=sys.stderr.isatty() or args.progress,
-    )
-    return 0 if result is not None or args.aws else 1

@@ -10,6 +10,7 @@ can catch them all and the CLI can print them without a traceback::
     ├── OutputError          a job's output could not be read (file and line)
     ├── ReferenceLabelError  reference labels could not be read or matched
     ├── OverwriteError       a file or S3 object exists and no overwrite flag was given
+    ├── SetupError           the AWS account is not ready for a job (all problems at once)
     └── JobError             a labeling-job call failed
         ├── JobNotFoundError     no job by that name
         ├── JobConflictError     a job by that name exists with a different request
@@ -34,6 +35,7 @@ __all__ = [
     "OverwriteError",
     "Problem",
     "ReferenceLabelError",
+    "SetupError",
     "SpecError",
     "UnknownRegionError",
 ]
@@ -103,7 +105,37 @@ class ReferenceLabelError(GtkitError):
 
 
 class OverwriteError(GtkitError):
-    """The destination exists; gtkit never overwrites without an explicit flag."""
+    """The destination exists; gtkit never overwrites without an explicit flag.
+
+    Built with ``target`` (the file or S3 URI), the message says how to replace it in Python
+    words (``pass overwrite=True``), or, with ``argument=None``, that nothing replaces it; the
+    command line words it in flags from ``target`` and ``argument``.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        target: str | None = None,
+        argument: str | None = "overwrite",
+        reason: str = "exists",
+    ) -> None:
+        self.target = target
+        self.argument = argument
+        self.reason = reason
+        if message is None:
+            how = f"pass {argument}=True to replace it" if argument else "nothing was replaced"
+            message = f"{target} {reason}; {how}"
+        super().__init__(message)
+
+
+class SetupError(_ProblemsError):
+    """The AWS account is not ready for a job: every problem the live checks found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(
+            problems, heading=f"the account is not ready for this job ({_count(problems)}):"
+        )
 
 
 class JobError(GtkitError):

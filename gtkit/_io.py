@@ -10,20 +10,25 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from gtkit._errors import GtkitError, OverwriteError
 
 if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
 __all__ = [
     "RETRY_CONFIG",
     "atomic_writer",
+    "iam_client",
     "is_s3",
     "join_uri",
+    "new_session",
     "parse_s3_uri",
     "s3_client",
     "s3_size",
@@ -33,6 +38,21 @@ __all__ = [
 
 #: Adaptive retries: botocore backs off on throttling and transient errors by itself.
 RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"})
+
+
+# Parsed service models, shared by every session gtkit makes: loading SageMaker's alone takes a
+# few tenths of a second per session, while credentials and region must still be read anew.
+_LOADER = botocore.loaders.create_loader()
+
+
+def new_session() -> boto3.session.Session:
+    """A new boto3 session (credentials and region read afresh) sharing parsed service models."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    session = boto3.session.Session(botocore_session=core)
+    # boto3 adds its own data folder to the loader's search paths on every session: keep one.
+    _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
+    return session
 
 
 def is_s3(uri: str | os.PathLike[str]) -> bool:
@@ -64,7 +84,7 @@ def s3_client(
     """The client to use: ``client`` if given, else one from ``session`` (or boto3's default)."""
     if client is not None:
         return client
-    return (session or boto3.session.Session()).client("s3", config=RETRY_CONFIG)
+    return (session or new_session()).client("s3", config=RETRY_CONFIG)
 
 
 def sagemaker_client(
@@ -76,9 +96,16 @@ def sagemaker_client(
     """The SageMaker client to use: ``client`` if given, else one from ``session``."""
     if client is not None:
         return client
-    return (session or boto3.session.Session()).client(
-        "sagemaker", region_name=region, config=RETRY_CONFIG
-    )
+    return (session or new_session()).client("sagemaker", region_name=region, config=RETRY_CONFIG)
+
+
+def iam_client(
+    *, client: IAMClient | None = None, session: boto3.session.Session | None = None
+) -> IAMClient:
+    """The IAM client to use: ``client`` if given, else one from ``session`` (or the default)."""
+    if client is not None:
+        return client
+    return (session or new_session()).client("iam", config=RETRY_CONFIG)
 
 
 def s3_size(client: S3Client, uri: str) -> int | None:
@@ -106,7 +133,7 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     """
     target = Path(path)
     if target.exists() and not overwrite:
-        raise OverwriteError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+        raise OverwriteError(target=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     Path(tmp).chmod(0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
@@ -114,7 +141,7 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
         with os.fdopen(fd, "wb") as f:
             yield f
         if target.exists() and not overwrite:  # someone else wrote it meanwhile
-            raise OverwriteError(f"{target} appeared while writing; nothing was replaced")
+            raise OverwriteError(target=str(target), reason="appeared while writing", argument=None)
         Path(tmp).replace(target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -126,7 +153,7 @@ def upload_file_safely(
 ) -> None:
     """Upload a local file to ``uri``, refusing to replace an existing object unless told to."""
     if not overwrite and s3_size(client, uri) is not None:
-        raise OverwriteError(f"{uri} exists; pass overwrite=True (--overwrite) to replace it")
+        raise OverwriteError(target=uri)
     bucket, key = parse_s3_uri(uri)
     client.upload_file(str(local), bucket, key)
 
@@ -146,7 +173,9 @@ def put_bytes_safely(
     """
     bucket, key = parse_s3_uri(uri)
     if not overwrite and s3_size(client, uri) is not None:
-        if keep_identical and client.get_object(Bucket=bucket, Key=key)["Body"].read() == data:
-            return
-        raise OverwriteError(f"{uri} exists; pass overwrite=True (--overwrite) to replace it")
+        if not keep_identical:
+            raise OverwriteError(target=uri)
+        if client.get_object(Bucket=bucket, Key=key)["Body"].read() != data:
+            raise OverwriteError(target=uri, reason="exists with other content", argument=None)
+        return
     client.put_object(Bucket=bucket, Key=key, Body=data)

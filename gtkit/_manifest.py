@@ -46,6 +46,7 @@ __all__ = [
     "UploadReport",
     "check_manifest",
     "iter_s3_uris",
+    "job_files",
     "records_from_texts",
     "records_from_uris",
     "upload_folder",
@@ -144,8 +145,9 @@ def upload_folder(
             clashes.append(f"s3://{bucket}/{key}")
     if clashes:
         raise OverwriteError(
-            f"{len(clashes)} object(s) exist with a different size, e.g. {clashes[0]}; "
-            "nothing was uploaded"
+            target=clashes[0],
+            reason=f"exists with a different size ({len(clashes)} such object(s) in all)",
+            argument=None,
         )
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
         for _ in pool.map(lambda item: s3.upload_file(str(item[0]), bucket, item[1]), todo):
@@ -181,6 +183,10 @@ def write_manifest(
     return count
 
 
+def _json_bytes(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC)
+
+
 def write_json(
     data: Any,
     dest: str | os.PathLike[str],
@@ -193,7 +199,7 @@ def write_json(
 
     ``keep_identical`` (S3): an object already holding exactly this document is not an error.
     """
-    body = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC)
+    body = _json_bytes(data)
     if is_s3(dest):
         s3 = s3_client(client=client)
         put_bytes_safely(s3, str(dest), body, overwrite=overwrite, keep_identical=keep_identical)
@@ -204,11 +210,15 @@ def write_json(
 
 @dataclass
 class ManifestReport:
-    """The result of checking a manifest: the object count and every problem, by line."""
+    """The result of checking a manifest: the object count and every problem, by line.
+
+    ``source_refs`` maps each well-formed ``source-ref`` S3 URI to the line that first names it.
+    """
 
     source: str
     objects: int = 0
     problems: list[Problem] = field(default_factory=list)
+    source_refs: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -288,6 +298,8 @@ def check_manifest(
                 )
             elif "/" not in ref[5:] or ref.endswith("/"):
                 report.problems.append(Problem(where, f"source-ref {ref!r} names no object"))
+            else:
+                report.source_refs.setdefault(ref, number)
         if text is not None and not isinstance(text, str):
             report.problems.append(Problem(where, "source must be a string"))
         for name, value in record.items():
@@ -312,6 +324,26 @@ def check_manifest(
     return report
 
 
+def job_files(
+    spec: LabelingJobSpec, *, short_instructions: str = "", full_instructions: str = ""
+) -> dict[str, bytes]:
+    """The files a job needs beside its manifest, by S3 URI: the label-category file and, unless
+    the task uses a built-in worker UI or your own ``template_uri``, the filled worker template."""
+    from gtkit._worker_ui import render_template
+
+    spec.check()
+    files = {spec.category_uri: _json_bytes(spec.label_categories())}
+    if spec.template_uri is None and spec.worker_template_uri is not None:
+        body = render_template(
+            spec.task,
+            header=spec.title or spec.to_request()["HumanTaskConfig"]["TaskTitle"],
+            short_instructions=short_instructions,
+            full_instructions=full_instructions,
+        )
+        files[spec.worker_template_uri] = body.encode()
+    return files
+
+
 def write_job_files(
     spec: LabelingJobSpec,
     *,
@@ -328,31 +360,13 @@ def write_job_files(
     ``overwrite`` is true; with ``keep_identical``, files already there with the same content
     are fine (a retried create).
     """
-    from gtkit._worker_ui import render_template
-
-    spec.check()
     s3 = s3_client(client=client)
-    written = {"label_categories": spec.category_uri}
-    write_json(
-        spec.label_categories(),
-        spec.category_uri,
-        overwrite=overwrite,
-        keep_identical=keep_identical,
-        client=s3,
+    files = job_files(
+        spec, short_instructions=short_instructions, full_instructions=full_instructions
     )
-    if spec.template_uri is None and spec.worker_template_uri is not None:
-        body = render_template(
-            spec.task,
-            header=spec.title or spec.to_request()["HumanTaskConfig"]["TaskTitle"],
-            short_instructions=short_instructions,
-            full_instructions=full_instructions,
-        )
-        put_bytes_safely(
-            s3,
-            spec.worker_template_uri,
-            body.encode(),
-            overwrite=overwrite,
-            keep_identical=keep_identical,
-        )
+    for uri, body in files.items():
+        put_bytes_safely(s3, uri, body, overwrite=overwrite, keep_identical=keep_identical)
+    written = {"label_categories": spec.category_uri}
+    if spec.worker_template_uri in files:
         written["template"] = spec.worker_template_uri
     return written

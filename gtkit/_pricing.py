@@ -10,22 +10,67 @@ objects are not charged. Volume tiers are not confirmed, so the fee is always a 
 0.26
 >>> round(prices.cost(human_objects=608, machine_objects=392), 2)
 189.44
+
+The service writes a price as ``AmountInUsd`` (whole dollars, cents and tenths of a cent);
+:func:`usd_amount` and :func:`dollars` are the one conversion between that and dollars:
+
+>>> usd_amount(Decimal("0.036"))
+{'Dollars': 0, 'Cents': 3, 'TenthFractionsOfACent': 6}
+>>> dollars({'Dollars': 1, 'Cents': 20, 'TenthFractionsOfACent': 0})
+Decimal('1.200')
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+
+from gtkit._errors import GtkitError
 
 __all__ = [
     "DEFAULT_OBJECT_FEE",
+    "PRICE_STEP",
     "CostEstimate",
     "Pricing",
+    "check_object_count",
+    "dollars",
     "estimate_cost",
+    "usd_amount",
     "validation_fraction",
 ]
 
 #: Dollars per labeled object, as in AWS's notebooks; keep it a parameter.
 DEFAULT_OBJECT_FEE = 0.08
+#: The smallest step of a task price: a tenth of a cent, in dollars.
+PRICE_STEP = Decimal("0.001")
+
+
+def usd_amount(price: Decimal) -> dict[str, int]:
+    """A price in dollars as the service's ``AmountInUsd`` (rounded to a tenth of a cent)."""
+    tenths = int((price / PRICE_STEP).to_integral_value())
+    return {
+        "Dollars": tenths // 1000,
+        "Cents": (tenths // 10) % 100,
+        "TenthFractionsOfACent": tenths % 10,
+    }
+
+
+def dollars(amount: Mapping[str, int]) -> Decimal:
+    """The dollars an ``AmountInUsd`` stands for, exact to a tenth of a cent."""
+    return (
+        Decimal(amount.get("Dollars", 0))
+        + Decimal(amount.get("Cents", 0)) / 100
+        + Decimal(amount.get("TenthFractionsOfACent", 0)) / 1000
+    ).quantize(PRICE_STEP)
+
+
+def check_object_count(objects: int, *, argument: str = "objects") -> int:
+    """Return ``objects`` if it is a whole number of at least 1, else raise GtkitError naming
+    ``argument`` (a job of no objects costs nothing and the service refuses it)."""
+    if isinstance(objects, bool) or not isinstance(objects, int) or objects < 1:
+        raise GtkitError(f"{argument}={objects!r}: give a whole number of objects, at least 1")
+    return objects
 
 
 @dataclass(frozen=True)
@@ -101,7 +146,10 @@ def estimate_cost(objects: int, pricing: Pricing, *, auto_labeling: bool) -> Cos
     >>> e = estimate_cost(1000, Pricing(0.08, 5, 0.036), auto_labeling=True)
     >>> round(e.low, 2), round(e.high, 2)
     (152.0, 260.0)
+
+    ``objects`` must be at least 1 (GtkitError otherwise).
     """
+    check_object_count(objects)
     high = pricing.cost(human_objects=objects)
     if not auto_labeling:
         return CostEstimate(objects, pricing, auto_labeling, high, high)

@@ -72,6 +72,13 @@ _SEGMENTATION_PRICES = tuple(Decimal(p) for p in ("0.840", "0.960", "1.080", "1.
 
 _EIGHT_HOURS = 28_800  # seconds: the task time limit for image, text and custom tasks
 _THIRTY_DAYS = 2_592_000  # seconds: the limit for video frame and 3D point cloud tasks
+# The guide's input data quotas for image tasks ("Input Data Quotas"): 40 MB per file (read as
+# MiB, so that gtkit never refuses a file the service takes) and 100 million pixels; automated
+# labeling takes images up to 4K (3840 x 2160), semantic segmentation up to 1080p.
+_IMAGE_BYTES = 40 * 1024 * 1024
+_IMAGE_PIXELS = 100_000_000
+_UHD = (3840, 2160)
+_FULL_HD = (1920, 1080)
 
 
 class Modality(str, Enum):
@@ -98,7 +105,9 @@ class TaskType:
     """One built-in task type and everything the service needs to run it.
 
     ``prices`` are the public-workforce prices allowed, in dollars per task per worker; an empty
-    tuple means the public workforce cannot take this task.
+    tuple means the public workforce cannot take this task. ``max_object_bytes`` and
+    ``max_pixels`` bound each input image (None: no quota known); ``auto_labeling_max_size`` is
+    the largest image (width, height in pixels) automated labeling takes, compared by pixel count.
     """
 
     name: str
@@ -115,6 +124,9 @@ class TaskType:
     min_labels: int = 1
     max_labels: int | None = None
     max_task_seconds: int = _EIGHT_HOURS
+    max_object_bytes: int | None = None
+    max_pixels: int | None = None
+    auto_labeling_max_size: tuple[int, int] | None = None
 
     @property
     def supports_auto_labeling(self) -> bool:
@@ -213,6 +225,9 @@ _ALL: tuple[TaskType, ...] = (
         prices=_BOX_PRICES,
         default_workers=5,
         max_labels=50,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
+        auto_labeling_max_size=_UHD,
     ),
     TaskType(
         "image-classification",
@@ -222,6 +237,9 @@ _ALL: tuple[TaskType, ...] = (
         algorithm="image-classification",
         template="image-classification.liquid.html",
         min_labels=2,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
+        auto_labeling_max_size=_UHD,
     ),
     TaskType(
         "image-classification-multilabel",
@@ -230,6 +248,8 @@ _ALL: tuple[TaskType, ...] = (
         "groundtruth/image-classification-multilabel",
         template="image-classification-multilabel.liquid.html",
         min_labels=2,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
     ),
     TaskType(
         "semantic-segmentation",
@@ -241,6 +261,9 @@ _ALL: tuple[TaskType, ...] = (
         attribute_rule=AttributeRule.MUST_END_REF,
         prices=_SEGMENTATION_PRICES,
         max_objects=20_000,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
+        auto_labeling_max_size=_FULL_HD,
     ),
     TaskType(
         "text-classification",
@@ -272,6 +295,8 @@ _ALL: tuple[TaskType, ...] = (
         Modality.IMAGE,
         "groundtruth/label-verification",
         template="bounding-box-verification.liquid.html",
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
     ),
     TaskType(
         "bounding-box-adjustment",
@@ -282,6 +307,8 @@ _ALL: tuple[TaskType, ...] = (
         prices=_BOX_PRICES,
         default_workers=5,
         max_labels=50,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
     ),
     TaskType(
         "semantic-segmentation-verification",
@@ -290,6 +317,8 @@ _ALL: tuple[TaskType, ...] = (
         "groundtruth/label-verification",
         template="semantic-segmentation-verification.liquid.html",
         attribute_rule=AttributeRule.MUST_NOT_END_REF,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
     ),
     TaskType(
         "semantic-segmentation-adjustment",
@@ -300,6 +329,8 @@ _ALL: tuple[TaskType, ...] = (
         attribute_rule=AttributeRule.MUST_END_REF,
         prices=_SEGMENTATION_PRICES,
         max_objects=20_000,
+        max_object_bytes=_IMAGE_BYTES,
+        max_pixels=_IMAGE_PIXELS,
     ),
     TaskType(
         "video-classification",

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+
+from gtkit._io import new_session
 
 # Real Ground Truth output files from public repositories, with their provenance (INDEX.tsv),
 # kept inside the project so that a fresh clone anywhere runs the tests that read them.
@@ -30,3 +34,19 @@ def _fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 def real_fixtures() -> Path:
     """The folder of real Ground Truth output files (``tests/fixtures/real``); read, never written."""
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _default_sessions_share_parsed_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto empties boto3's default session in every mock, and a new one parses the service
+    models again (tenths of a second per test); let it share the models gtkit's sessions share.
+    Credentials and region are still read afresh."""
+    original = boto3.setup_default_session
+
+    def setup_default_session(**kwargs: Any) -> None:
+        if kwargs:
+            original(**kwargs)
+        else:
+            boto3.DEFAULT_SESSION = new_session()
+
+    monkeypatch.setattr(boto3, "setup_default_session", setup_default_session)

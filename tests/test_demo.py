@@ -75,3 +75,10 @@ def test_without_moto_the_demo_says_which_extra_to_install(
     with pytest.raises(GtkitError, match=r"gtkit\[emulator\]"):
         run_demo(tmp_path / "x", objects=3, progress=False, echo=lambda _: None)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("objects", [0, -5])
+def test_no_objects_no_demo(objects: int, tmp_path: Path) -> None:
+    with pytest.raises(GtkitError, match=f"objects={objects}"):
+        run_demo(tmp_path / "none", objects=objects, progress=False, echo=lambda _: None)
+    assert not (tmp_path / "none").exists()  # refused before anything was made

@@ -13,6 +13,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 
 from gtkit._analysis import analyze
 from gtkit._cli import main
@@ -22,7 +24,7 @@ from gtkit._manifest import iter_s3_uris, records_from_uris, write_manifest
 from gtkit._output import read_output
 from gtkit._references import read_coco
 from gtkit._spec import LabelingJobSpec
-from gtkit.emulator import emulate
+from gtkit.emulator import emulate, setup_account
 
 from .blog_tree import write_blog_tree, write_coco
 
@@ -57,10 +59,12 @@ def check_shape(value: Any, shape: Any, path: str = "") -> None:
         assert isinstance(value, bool), path
 
 
-@pytest.fixture
-def references(tmp_path: Path) -> tuple[Path, list[str]]:
-    refs = write_blog_tree(tmp_path / "tree")
-    path = write_coco(refs, tmp_path / "reference.json")
+@pytest.fixture(scope="module")
+def references(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The blog's 1,000 images as COCO reference labels (read only: made once per module)."""
+    folder = tmp_path_factory.mktemp("references")
+    refs = write_blog_tree(folder / "tree")
+    path = write_coco(refs, folder / "reference.json")
     return path, list(refs)
 
 
@@ -68,21 +72,27 @@ def spec(**changes: Any) -> LabelingJobSpec:
     fields: dict[str, Any] = {
         "name": "birds", "task": "bounding-box", "region": "us-east-1",
         "manifest": "s3://birds/in/input.manifest", "output": "s3://birds/out",
-        "role_arn": "arn:aws:iam::123456789012:role/GT", "labels": ("bird",), "workers": 5,
+        "role_arn": "arn:aws:iam::123456789012:role/GroundTruth", "labels": ("bird",), "workers": 5,
         "task_price": "0.036", "auto_labeling": True,
     }  # fmt: skip
     fields.update(changes)
     return LabelingJobSpec(**fields)
 
 
+def fill(bucket: str, keys: list[str]) -> None:
+    """Put empty objects straight into moto's backend (the boto3 route takes seconds)."""
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for key in keys:
+        backend.put_object(bucket, key, b"")
+
+
 @pytest.fixture
 def bucket(references: tuple[Path, list[str]]) -> Iterator[list[str]]:
+    """The emulator with a ready account (bucket "birds", role GroundTruth) and the images."""
     path, names = references
     with emulate(references=path, seed=0):
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="birds")
-        for name in names:
-            s3.put_object(Bucket="birds", Key=f"images/{name}", Body=b"")
+        setup_account(bucket="birds")
+        fill("birds", [f"images/{name}" for name in names])
         yield names
 
 
@@ -178,15 +188,12 @@ def test_bad_requests_get_the_service_error_codes(bucket: list[str]) -> None:
     with pytest.raises(ClientError) as exc:
         sm.stop_labeling_job(LabelingJobName="birds")
     assert exc.value.response["Error"]["Code"] == "ValidationException"
+    # A valid request the emulator cannot simulate workers for makes a job that then fails.
     text = LabelingJobSpec(**{**spec().__dict__, "name": "texts", "task": "text-classification",
                               "labels": ("a", "b"), "task_price": "0.012"})  # fmt: skip
-    boto3.client("s3").put_object(
-        Bucket="birds",
-        Key="in/texts.label-categories.json",
-        Body=json.dumps(text.label_categories()),
-    )
-    with pytest.raises(ClientError, match="emulator runs only bounding-box, image-classification"):
-        sm.create_labeling_job(**text.to_request())
+    client.create(text, check=False)
+    with pytest.raises(JobFailedError, match="simulates workers only for bounding-box"):
+        client.wait("texts", progress=False)
 
 
 def test_same_request_is_idempotent_and_a_different_one_conflicts(bucket: list[str]) -> None:
@@ -206,7 +213,8 @@ def test_same_request_is_idempotent_and_a_different_one_conflicts(bucket: list[s
 
 def test_failed_job_raises_with_the_failure_reason(bucket: list[str]) -> None:
     client = LabelingJobClient(sleep=lambda _: None)
-    client.create(spec(manifest="s3://birds/in/nowhere.manifest", auto_labeling=False))
+    nowhere = spec(manifest="s3://birds/in/nowhere.manifest", auto_labeling=False)
+    client.create(nowhere, check=False)  # the check would have caught it
     with pytest.raises(JobFailedError) as exc:
         client.wait("birds", progress=False)
     assert "nowhere.manifest" in exc.value.failure_reason
@@ -216,10 +224,11 @@ def test_stopping_midway_leaves_a_consistent_partial_output(
     bucket: list[str], tmp_path: Path
 ) -> None:
     write_manifest(
-        records_from_uris(f"s3://birds/images/{n}" for n in bucket), "s3://birds/in/input.manifest"
+        records_from_uris(f"s3://birds/images/{n}" for n in bucket[:300]),
+        "s3://birds/in/input.manifest",
     )
     client = LabelingJobClient(sleep=lambda _: None)
-    client.create(spec())
+    client.create(spec(), check=False)  # the check has its own tests; stopping is the point
     for _ in range(3):
         client.describe("birds")
     assert client.stop("birds")["LabelingJobStatus"] == "Stopping"
@@ -227,8 +236,8 @@ def test_stopping_midway_leaves_a_consistent_partial_output(
     assert job["LabelingJobStatus"] == "Stopped"
     out = read_output(client.download("birds", tmp_path / "partial"))
     labeled = out.objects[out.objects["attribute"].notna()]
-    assert len(out.objects) == 1000 and len(labeled) == job["LabelCounters"]["TotalLabeled"]
-    assert 0 < len(labeled) < 1000
+    assert len(out.objects) == 300 and len(labeled) == job["LabelCounters"]["TotalLabeled"]
+    assert 0 < len(labeled) < 300
 
 
 def test_wait_survives_throttling() -> None:
@@ -288,7 +297,7 @@ def test_cli_job_commands(
     config = tmp_path / "job.yaml"
     config.write_text(
         "name: cli-job\ntask: bounding-box\nregion: us-east-1\nmanifest: s3://birds/in/input.manifest\n"
-        "output: s3://birds/out\nrole_arn: arn:aws:iam::123456789012:role/GT\nlabels: [bird]\n"
+        "output: s3://birds/out\nrole_arn: arn:aws:iam::123456789012:role/GroundTruth\nlabels: [bird]\n"
         "workers: 3\ntask_price: 0.036\n"
     )
     assert main(["job", "create", str(config)]) == 0
@@ -310,11 +319,11 @@ def test_same_seed_same_labels(references: tuple[Path, list[str]], tmp_path: Pat
         with emulate(references=path, seed=7):
             boto3.client("s3").create_bucket(Bucket="birds")
             write_manifest(
-                records_from_uris(f"s3://birds/images/{n}" for n in names[:200]),
+                records_from_uris(f"s3://birds/images/{n}" for n in names[:120]),
                 "s3://birds/in/input.manifest",
             )
             client = LabelingJobClient(sleep=lambda _: None)
-            client.create(spec())
+            client.create(spec(), check=False)  # no role, no images: the labels are the point
             client.wait("birds", progress=False)
             out = read_output(client.download("birds", tmp_path / f"run{run}"))
             boxes.append(out.boxes)
@@ -339,4 +348,69 @@ def test_list_pages_through_many_jobs(bucket: list[str]) -> None:
         "job-12",
         "job-11",
         "job-10",
+    ]
+
+
+def test_a_job_continues_across_runs_kept_in_a_state_folder(
+    references: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """Half a job in one run, the rest in another (as separate gtkit commands do): the same
+    labels as in one run, so the saved state holds everything, random state included."""
+    path, names = references
+    uris = [f"s3://birds/images/{n}" for n in names[:60]]
+
+    def start() -> LabelingJobClient:
+        setup_account(bucket="birds")
+        fill("birds", [u[len("s3://birds/") :] for u in uris])
+        write_manifest(records_from_uris(uris), "s3://birds/in/input.manifest")
+        client = LabelingJobClient(sleep=lambda _: None)
+        client.create(spec(), check=False)
+        client.describe("birds")
+        return client
+
+    with emulate(references=path, seed=3):
+        client = start()
+        client.wait("birds", progress=False)
+        whole = read_output(client.download("birds", tmp_path / "whole"))
+    state = tmp_path / "state"
+    with emulate(references=path, seed=3, state=state):
+        start()
+    assert (state / "account.json").is_file() and (state / "s3.sqlite").is_file()
+    with emulate(references=path, seed=3, state=state):
+        client = LabelingJobClient(sleep=lambda _: None)
+        assert client.wait("birds", progress=False)["LabelingJobStatus"] == "Completed"
+        halves = read_output(client.download("birds", tmp_path / "halves"))
+    assert halves.boxes.equals(whole.boxes) and len(whole.boxes) > 0
+    assert halves.objects["iteration"].tolist() == whole.objects["iteration"].tolist()
+
+
+def test_the_wait_prints_one_line_per_change_off_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    stub = Stubber(sm)
+    base = {
+        "CreationTime": dt.datetime(2024, 1, 1), "LastModifiedTime": dt.datetime(2024, 1, 1),
+        "JobReferenceCode": "x", "LabelingJobName": "j",
+        "LabelingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/j",
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/m"}}},
+        "OutputConfig": {"S3OutputPath": "s3://b/o"}, "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "HumanTaskConfig": {"WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+                            "UiConfig": {}, "TaskTitle": "t", "TaskDescription": "d",
+                            "NumberOfHumanWorkersPerDataObject": 1, "TaskTimeLimitInSeconds": 30},
+    }  # fmt: skip
+    for status, labeled in [("InProgress", 0), ("InProgress", 0), ("InProgress", 40),
+                            ("InProgress", 40), ("Completed", 100)]:  # fmt: skip
+        counters = {"TotalLabeled": labeled, "HumanLabeled": labeled, "MachineLabeled": 0,
+                    "FailedNonRetryableError": 0, "Unlabeled": 100 - labeled}  # fmt: skip
+        describe = {**base, "LabelingJobStatus": status, "LabelCounters": counters}
+        stub.add_response("describe_labeling_job", describe, {"LabelingJobName": "j"})
+    clock = iter(range(0, 10_000, 130))
+    with stub:
+        LabelingJobClient(sagemaker=sm, sleep=lambda _: None, clock=lambda: next(clock)).wait("j")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "j: 0/100 labeled, 2m10s elapsed, InProgress: human 0, machine 0, failed 0",
+        "j: 40/100 labeled, 6m30s elapsed, InProgress: human 40, machine 0, failed 0",
+        "j: 100/100 labeled, 10m50s elapsed, Completed: human 100, machine 0, failed 0",
     ]

@@ -16,7 +16,7 @@ from gtkit._manifest import records_from_uris, write_manifest
 from gtkit._output import read_output
 from gtkit._spec import LabelingJobSpec
 from gtkit._tasks import LAMBDA_ACCOUNTS
-from gtkit.emulator import emulate
+from gtkit.emulator import emulate, setup_account
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "ground-truth.yaml"
 
@@ -28,8 +28,22 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
+def _template() -> Any:
+    return yaml.load(TEMPLATE.read_text(), Loader=_Loader)
+
+
+def _s3_cors(template_cors: Any) -> Any:
+    """The template's CORS configuration in S3's API words (ExposedHeaders -> ExposeHeaders)."""
+    names = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+    return {
+        "CORSRules": [
+            {names.get(k, k): v for k, v in rule.items()} for rule in template_cors["CorsRules"]
+        ]
+    }
+
+
 def test_template_lambda_accounts_match_the_registry() -> None:
-    doc = yaml.load(TEMPLATE.read_text(), Loader=_Loader)
+    doc = _template()
     mapping = {region: v["Account"] for region, v in doc["Mappings"]["GroundTruthLambdas"].items()}
     assert mapping == dict(LAMBDA_ACCOUNTS)
     statements = [
@@ -90,16 +104,53 @@ def test_deploy_into_moto_and_run_a_job(tmp_path: Path) -> None:
             data = ast.literal_eval(data)
         resources = {str(st["Resource"]) for st in data["Statement"]}
         assert resources == {f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"}
+        for i in range(12):
+            s3.put_object(Bucket=bucket, Key=f"images/{i}.jpg", Body=b"")
         write_manifest(
             records_from_uris(f"s3://{bucket}/images/{i}.jpg" for i in range(12)),
             f"s3://{bucket}/in.manifest",
         )
+        # moto's CloudFormation leaves out the bucket's CORS rule: apply the template's own.
+        template_cors = _template()["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"]
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=_s3_cors(template_cors))
         spec = LabelingJobSpec(
             name="infra-job", task="bounding-box", region="us-east-1", manifest=f"s3://{bucket}/in.manifest",
             output=f"s3://{bucket}/out", role_arn=role, labels=("bird",), workers=3, task_price="0.036",
         )  # fmt: skip
         client = LabelingJobClient(sleep=lambda _: None)
+        # What the template deploys passes gtkit's own check of the account.
+        report = client.check(spec)
+        assert report.problems == [] and report.warnings == [], report
         client.create(spec)
         assert client.wait("infra-job", progress=False)["LabelCounters"]["HumanLabeled"] == 12
         out = read_output(client.download("infra-job", tmp_path / "out"))
         assert len(out.boxes) >= 10 and out.problems == []
+
+
+def test_the_emulators_ready_account_is_the_templates(tmp_path: Path) -> None:
+    """``gtkit emulator setup`` makes what the template deploys: the same CORS rule and the
+    same role statements (actions and effects, for the bucket and the region's Lambdas)."""
+    doc = _template()
+    with emulate():
+        made = setup_account(bucket="gtkit-ready", region="eu-west-1")
+        s3, iam = boto3.client("s3"), boto3.client("iam")
+        cors = s3.get_bucket_cors(Bucket="gtkit-ready")["CORSRules"]
+        wanted = _s3_cors(doc["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"])
+        assert cors == wanted["CORSRules"]
+        assert s3.get_bucket_location(Bucket="gtkit-ready")["LocationConstraint"] == "eu-west-1"
+        role = doc["Resources"]["ExecutionRole"]["Properties"]
+        name = made.role_arn.rsplit("/", 1)[1]
+        trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"] == role["AssumeRolePolicyDocument"]["Statement"]
+        for policy in role["Policies"]:
+            got: Any = iam.get_role_policy(RoleName=name, PolicyName=policy["PolicyName"])
+            actions = [
+                (st["Sid"], st["Effect"], st["Action"]) for st in got["PolicyDocument"]["Statement"]
+            ]
+            assert actions == [
+                (st["Sid"], st["Effect"], st["Action"])
+                for st in policy["PolicyDocument"]["Statement"]
+            ]
+        assert "arn:aws:lambda:eu-west-1:568282634449:function:PRE-*" in json.dumps(
+            iam.get_role_policy(RoleName=name, PolicyName="ground-truth-lambdas")["PolicyDocument"]
+        )

@@ -14,7 +14,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "ground_truth_tut
 
 def test_tutorial_notebook_executes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("GTKIT_USE_AWS", raising=False)
-    monkeypatch.setenv("GTKIT_NOTEBOOK_OBJECTS", "300")
+    monkeypatch.setenv("GTKIT_NOTEBOOK_OBJECTS", "200")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(

@@ -4,6 +4,7 @@ accepts, with the right ARNs, and every service rule botocore does not check is 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gtkit._errors import SpecError, UnknownRegionError
+from gtkit import _spec
+from gtkit._errors import GtkitError, SpecError, UnknownRegionError
 from gtkit._spec import LabelingJobSpec, load_spec, spec_from_dict
 from gtkit._tasks import LAMBDA_ACCOUNTS, REGIONS, TASKS, AttributeRule, check_region, get_task
 
@@ -286,3 +290,118 @@ def test_config_file_round_trip_and_problems(tmp_path: Path) -> None:
         spec_from_dict({"name": "x", "task": "bounding-box", "workers": "five", "colour": 1})
     wheres = {p.where.split(": ")[1] for p in exc.value.problems}
     assert {"workers", "colour", "region", "manifest", "output", "role_arn"} <= wheres
+
+
+# ---------------------------------------------------------------------- rules as data (issue 17)
+SIX_MISTAKES = {
+    "name": "bad_name!",  # 1
+    "task": "bounding-box",
+    "region": "us-east-1",
+    "manifest": "s3://bucket-a/in.manifest",
+    "output": "s3://bucket-a/out",
+    # role_arn missing: 2
+    "labels": ["bird"],
+    "workers": 12,  # 3
+    "task_price": 5,  # 4
+    "task_time_limit": 10,  # 5
+    "max_concurrent_tasks": 6000,  # 6
+}
+
+
+def test_a_missing_field_is_one_more_problem_among_all_the_others() -> None:
+    with pytest.raises(SpecError) as exc:
+        spec_from_dict(SIX_MISTAKES, source="job.yaml")
+    wheres = [p.where for p in exc.value.problems]
+    assert wheres == [
+        "job.yaml: name", "job.yaml: role_arn", "job.yaml: workers", "job.yaml: task_price",
+        "job.yaml: task_time_limit", "job.yaml: max_concurrent_tasks",
+    ]  # fmt: skip
+    assert "required field is missing" in str(exc.value)
+
+
+def test_a_bad_name_does_not_drag_in_the_attribute_the_user_never_set() -> None:
+    spec = valid_spec("bounding-box", "us-east-1", name="bad_name!", label_attribute=None)
+    assert [p.where for p in spec.problems()] == ["name"]
+    # Where the service demands -ref, the default attribute has it.
+    seg = valid_spec("semantic-segmentation", "us-east-1", label_attribute=None)
+    assert seg.problems() == [] and seg.to_request()["LabelAttributeName"] == "job-1-ref"
+    # A default attribute the service refuses is reported once, on the field the user set.
+    ends = valid_spec("bounding-box", "us-east-1", name="birds-metadata", label_attribute=None)
+    assert [p.where for p in ends.problems()] == ["name"]
+    assert "set label_attribute" in ends.problems()[0].message
+
+
+def test_an_unknown_task_or_region_is_one_problem_each() -> None:
+    spec = replace(valid_spec("bounding-box", "us-east-1"), task="boxes", region="mars-north-1")
+    assert [p.where for p in spec.problems()] == ["task", "region"]
+    assert "bounding-box" in spec.problems()[0].message
+    private = replace(
+        valid_spec("bounding-box", "us-east-1", task_price=None),
+        region="mars-north-1",
+        workforce="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+    )
+    assert [p.where for p in private.problems()] == ["region"]
+
+
+def test_custom_tasks_need_a_template_but_no_lambdas() -> None:
+    spec = valid_spec("custom", "us-east-1", pre_lambda_arn=None, acs_lambda_arn=None)
+    assert spec.problems() == []
+    request = spec.to_request()
+    assert botocore_errors(request) == ""
+    human = request["HumanTaskConfig"]
+    assert "PreHumanTaskLambdaArn" not in human and "AnnotationConsolidationConfig" not in human
+    assert human["UiConfig"] == {"UiTemplateS3Uri": "s3://bucket-a/template.liquid.html"}
+    describe = {**json.loads(json.dumps(request)), "LabelingJobArn":
+                "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/job-1"}  # fmt: skip
+    assert LabelingJobSpec.from_describe(describe, labels=spec.labels).to_request() == request
+    no_template = valid_spec("custom", "us-east-1", template_uri=None, pre_lambda_arn=None)
+    assert [p.where for p in no_template.problems()] == ["template_uri"]
+
+
+def test_more_than_1000_concurrent_tasks_warns_of_the_support_request() -> None:
+    assert valid_spec("bounding-box", "us-east-1", max_concurrent_tasks=1000).warnings() == []
+    spec = valid_spec("bounding-box", "us-east-1", max_concurrent_tasks=1001)
+    assert spec.problems() == []
+    assert any("AWS Support" in w for w in spec.warnings())
+
+
+@pytest.mark.parametrize("objects", [0, -5])
+def test_object_counts_below_one_are_refused(objects: int) -> None:
+    spec = valid_spec("bounding-box", "us-east-1")
+    with pytest.raises(GtkitError, match=rf"objects={objects}: .* at least 1"):
+        spec.estimate(objects)
+    with pytest.raises(GtkitError, match="objects"):
+        spec.warnings(objects=objects)
+
+
+def test_every_rule_table_names_a_spec_field() -> None:
+    fields = set(LabelingJobSpec.__dataclass_fields__)
+    for table in (_spec._RANGES, _spec._SIZES, _spec._PATTERNS, _spec._CHOICES):
+        assert set(table) <= fields, set(table) - fields
+    for rule in _spec._RULES:
+        assert set(rule.needs) <= fields, rule
+
+
+_CONFIG_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 100_000), st.floats(allow_nan=True),
+    st.text(max_size=70), st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+)  # fmt: skip
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([*LabelingJobSpec.__dataclass_fields__, "colour"]), _CONFIG_VALUES
+    )
+)
+def test_any_config_gives_a_valid_spec_or_a_spec_error(changes: dict[str, Any]) -> None:
+    data: dict[str, Any] = {**SIX_MISTAKES, "name": "birds", "workers": 5, "task_price": 0.036,
+                            "task_time_limit": 300, "max_concurrent_tasks": 100,
+                            "role_arn": "arn:aws:iam::123456789012:role/GT", **changes}  # fmt: skip
+    try:
+        spec = spec_from_dict(data)
+    except SpecError as exc:
+        assert exc.problems and all(p.message for p in exc.problems)
+        return
+    assert spec.problems() == []
+    assert botocore_errors(spec.to_request()) == ""

@@ -2,12 +2,17 @@
 
 moto serves S3, IAM and STS but implements no labeling-job operation. Inside :func:`emulate`,
 plain ``boto3.client("sagemaker")`` calls to CreateLabelingJob, DescribeLabelingJob,
-ListLabelingJobs and StopLabelingJob are answered by a simulated Ground Truth that reads the
-input manifest from (moto) S3, has simulated workers label each object from reference labels,
-runs automated labeling, and writes the documented output tree back to S3.
+ListLabelingJobs, StopLabelingJob, CreateWorkteam and DescribeWorkteam are answered by a
+simulated Ground Truth that reads the input manifest from (moto) S3, has simulated workers label
+each object from reference labels, runs automated labeling, and writes the documented output
+tree back to S3.
 
 Each DescribeLabelingJob call advances a job by one iteration of simulated time, so tests never
-sleep. Bounding-box and single-label image-classification jobs are supported.
+sleep. Workers are simulated for bounding-box and single-label image-classification jobs; any
+other valid request (custom templates included) creates a job that then ends Failed, saying so.
+With ``state=FOLDER`` the emulated account outlives the process (see ``_state``), which is how
+``gtkit --emulate`` serves separate commands; :func:`setup_account` makes what
+``infra/ground-truth.yaml`` deploys in a real account.
 
     with emulate(references="reference.json", seed=0):
         s3 = boto3.client("s3")
@@ -24,10 +29,19 @@ from contextlib import ExitStack, contextmanager
 
 from gtkit._errors import GtkitError
 from gtkit._references import References, read_references
+from gtkit.emulator._account import AccountSetup, setup_account
 from gtkit.emulator._service import SUPPORTED_TASKS, Backend, activate, deactivate, install_hook
 from gtkit.emulator._simulation import ModelBehaviour, Workforce
 
-__all__ = ["SUPPORTED_TASKS", "Emulator", "ModelBehaviour", "Workforce", "emulate"]
+__all__ = [
+    "SUPPORTED_TASKS",
+    "AccountSetup",
+    "Emulator",
+    "ModelBehaviour",
+    "Workforce",
+    "emulate",
+    "setup_account",
+]
 
 Emulator = Backend
 
@@ -43,6 +57,7 @@ def emulate(
     model: ModelBehaviour | None = None,
     moto: bool = True,
     account: str = "123456789012",
+    state: str | os.PathLike[str] | None = None,
 ) -> Iterator[Emulator]:
     """Run Ground Truth offline for the duration of the ``with`` block.
 
@@ -50,7 +65,10 @@ def emulate(
     :func:`gtkit._references.read_references` reads, or a :class:`References`. Objects are
     matched by file name (the basename of ``source-ref``); one without a reference fails with a
     reason naming it. ``moto=False`` leaves starting moto to the caller (e.g. an outer
-    ``mock_aws()``). Yields the emulator, whose ``jobs`` can be inspected.
+    ``mock_aws()``). ``state``: a folder the emulated account (S3 objects and buckets, IAM
+    roles and policies, workteams, labeling jobs) is loaded from at the start and saved to at
+    the end, so that separate runs share it; None keeps it in memory only. Yields the emulator,
+    whose ``jobs`` can be inspected.
     """
     refs = read_references(references) if isinstance(references, (str, os.PathLike)) else references
     backend = Backend(
@@ -72,4 +90,10 @@ def emulate(
             stack.enter_context(mock_aws())
         activate(backend)
         stack.callback(deactivate, backend)
+        if state is not None:
+            from gtkit.emulator._state import load_state, save_state
+
+            load_state(state, backend)
+            # Saved even when the run fails: what it changed stays changed, as in a real account.
+            stack.callback(save_state, state, backend)
         yield backend

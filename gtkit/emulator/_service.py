@@ -2,10 +2,14 @@
 
 A ``before-call.sagemaker`` handler (registered where every new botocore session picks it up,
 as moto does, and on sessions that already exist when an emulator starts) answers
-CreateLabelingJob, DescribeLabelingJob, ListLabelingJobs and StopLabelingJob while an emulator is
-active; every other call passes through (to moto, or to AWS). Responses have botocore's parsed
-shape; errors are the service's modeled exceptions (ValidationException, ResourceInUse,
-ResourceNotFound).
+CreateLabelingJob, DescribeLabelingJob, ListLabelingJobs, StopLabelingJob, CreateWorkteam and
+DescribeWorkteam while an emulator is active; every other call passes through (to moto, or to
+AWS). Responses have botocore's parsed shape; errors are the service's modeled exceptions
+(ValidationException, ResourceInUse, ResourceNotFound).
+
+Every valid request creates a job, as the service would; jobs of tasks the emulator cannot
+simulate workers for (anything but bounding boxes and single-label image classification,
+custom templates included) then end Failed with a reason saying so.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from typing import Any
 import boto3
 import botocore.handlers
 import numpy as np
+import numpy.typing as npt
 import orjson
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 
+from gtkit._io import new_session
 from gtkit._references import References
 from gtkit._spec import LabelingJobSpec
 from gtkit._tasks import public_workteam_arn
@@ -38,7 +44,10 @@ from gtkit.emulator._simulation import (
 )
 
 SUPPORTED_TASKS = ("bounding-box", "image-classification")
-_OPERATIONS = ("CreateLabelingJob", "DescribeLabelingJob", "ListLabelingJobs", "StopLabelingJob")
+_OPERATIONS = (
+    "CreateLabelingJob", "DescribeLabelingJob", "ListLabelingJobs", "StopLabelingJob",
+    "CreateWorkteam", "DescribeWorkteam",
+)  # fmt: skip
 
 
 class _Raw:
@@ -81,6 +90,35 @@ class _Job:
     steps_since_stop: int = 0
 
 
+@dataclass(frozen=True)
+class _ReferenceIndex:
+    """Reference boxes (n, 4) px and class names as arrays, with each image's row positions."""
+
+    boxes: npt.NDArray[np.float64]
+    box_classes: npt.NDArray[np.object_]
+    box_rows: dict[str, npt.NDArray[np.intp]]
+    classes: npt.NDArray[np.object_]
+    class_rows: dict[str, npt.NDArray[np.intp]]
+
+    @classmethod
+    def of(cls, references: References) -> _ReferenceIndex:
+        b, c = references.boxes, references.classes
+
+        def rows(frame: Any) -> dict[str, npt.NDArray[np.intp]]:
+            groups = frame.groupby("file_name", sort=False).indices if len(frame) else {}
+            return {str(k): v for k, v in groups.items()}
+
+        return cls(
+            boxes=b[["left", "top", "width", "height"]].to_numpy(dtype=np.float64).reshape(-1, 4)
+            if len(b)
+            else np.empty((0, 4), dtype=np.float64),
+            box_classes=b["class_name"].to_numpy(dtype=object) if len(b) else np.empty(0, object),
+            box_rows=rows(b),
+            classes=c["class_name"].to_numpy(dtype=object) if len(c) else np.empty(0, object),
+            class_rows=rows(c),
+        )
+
+
 @dataclass
 class Backend:
     """Jobs per account and region, and how their simulated workers and models behave."""
@@ -91,7 +129,17 @@ class Backend:
     model: ModelBehaviour
     account: str = "123456789012"
     jobs: dict[tuple[str, str], _Job] = field(default_factory=dict)  # (region, lower name)
+    workteams: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (region, name)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    clients: dict[str, Any] = field(default_factory=dict)  # S3 clients by region
+    _index: _ReferenceIndex | None = None
+
+    def s3(self, region: str) -> Any:
+        """An S3 client in ``region`` (made once: a describe must stay cheap)."""
+        if region not in self.clients:
+            self.clients[region] = new_session().client("s3", region_name=region)
+        return self.clients[region]
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, operation: str, region: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -104,6 +152,10 @@ class Backend:
                 return self.list(region, params)
             if operation == "StopLabelingJob":
                 return self.stop(region, params)
+            if operation == "CreateWorkteam":
+                return self.create_workteam(region, params)
+            if operation == "DescribeWorkteam":
+                return self.describe_workteam(region, params)
         return None
 
     def _get(self, region: str, params: Mapping[str, Any]) -> _Job:
@@ -121,7 +173,7 @@ class Backend:
         now = datetime.now(timezone.utc)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the service keeps ms
         arn = f"arn:aws:sagemaker:{region}:{self.account}:labeling-job/{name.lower()}"
-        s3 = boto3.client("s3", region_name=region)
+        s3 = self.s3(region)
         labels = self._labels(s3, params)
         describe_like = {**params, "LabelingJobArn": arn}
         try:
@@ -131,13 +183,14 @@ class Backend:
         problems = spec.problems()
         if problems:
             raise _ServiceError("ValidationException", "; ".join(str(p) for p in problems))
-        if spec.task not in SUPPORTED_TASKS:
-            raise _ServiceError(
-                "ValidationException",
-                f"the gtkit emulator runs only {', '.join(SUPPORTED_TASKS)} jobs, not {spec.task}",
-            )
         job = _Job(request=params, state=None, arn=arn, created=now)
         self.jobs[(region, name.lower())] = job
+        if spec.task not in SUPPORTED_TASKS:
+            job.failure = (
+                f"The gtkit emulator accepted this valid {spec.task} request but simulates "
+                f"workers only for {', '.join(SUPPORTED_TASKS)} jobs"
+            )
+            return {"LabelingJobArn": arn, "ResponseMetadata": _metadata()}
         try:
             job.state = self._state(spec, params, s3, now)
         except _InputError as exc:
@@ -180,7 +233,7 @@ class Backend:
                 sources.append(str(record["source-ref"]))
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 raise _InputError(f"Input manifest line {number} has no valid source-ref") from None
-        truth = [self._truth(s) for s in sources]
+        truth = [self.truth(s) for s in sources]
         human = params["HumanTaskConfig"]
         public = human["WorkteamArn"] == public_workteam_arn(spec.region)
         seed = int.from_bytes(spec.name.encode()[:8].ljust(8, b"\0"), "little") ^ self.seed
@@ -204,27 +257,33 @@ class Backend:
             results=[None] * len(sources),
         )
 
-    def _truth(self, source: str) -> Truth | None:
+    def truth(self, source: str) -> Truth | None:
+        """The reference labels of the object at ``source`` (by file name), if any."""
         if self.references is None:
             return None
         name = source.rsplit("/", 1)[-1]
         if name not in self.references.images:
             return None
-        boxes = self.references.boxes
-        mine = boxes[boxes["file_name"] == name] if len(boxes) else boxes
-        classes = self.references.classes
-        cls = (
-            classes.loc[classes["file_name"] == name, "class_name"].tolist() if len(classes) else []
-        )
+        index = self._reference_index()
+        rows = index.box_rows.get(name)
         size = self.references.image_sizes.get(name, (0, 0))
+        if rows is not None:
+            boxes, classes = index.boxes[rows], index.box_classes[rows].tolist()
+        else:
+            boxes = np.empty((0, 4), dtype=np.float64)
+            class_rows = index.class_rows.get(name)
+            classes = index.classes[class_rows].tolist() if class_rows is not None else []
         return Truth(
-            boxes=mine[["left", "top", "width", "height"]]
-            .to_numpy(dtype=np.float64)
-            .reshape(-1, 4),
-            classes=[str(c) for c in mine["class_name"]] if len(mine) else [str(c) for c in cls],
-            width=int(size[0]),
-            height=int(size[1]),
+            boxes=boxes, classes=[str(c) for c in classes], width=int(size[0]), height=int(size[1])
         )
+
+    def _reference_index(self) -> _ReferenceIndex:
+        """The references as arrays with each image's rows, made once: a table scan per object
+        made 1,000 objects take seconds."""
+        if self._index is None:
+            assert self.references is not None
+            self._index = _ReferenceIndex.of(self.references)
+        return self._index
 
     # ------------------------------------------------------------------ progress
     def _advance(self, job: _Job) -> None:
@@ -237,7 +296,7 @@ class Backend:
             return
         state = job.state
         assert state is not None
-        s3 = boto3.client("s3", region_name=job.arn.split(":")[3])
+        s3 = self.s3(job.arn.split(":")[3])
 
         def write(uri: str, data: bytes) -> None:
             bucket, _, key = uri[5:].partition("/")
@@ -352,6 +411,31 @@ class Backend:
         job.status = "Stopping"
         return {"ResponseMetadata": _metadata()}
 
+    # ------------------------------------------------------------------ workteams
+    def create_workteam(self, region: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params.get("WorkteamName", ""))
+        if (region, name) in self.workteams:
+            raise _ServiceError("ResourceInUse", f"Workteam {name} already exists")
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        arn = f"arn:aws:sagemaker:{region}:{self.account}:workteam/private-crowd/{name}"
+        self.workteams[(region, name)] = {
+            "WorkteamName": name,
+            "MemberDefinitions": params.get("MemberDefinitions", []),
+            "WorkteamArn": arn,
+            "Description": str(params.get("Description", "")),
+            "SubDomain": f"{name}.labeling.{region}.sagemaker.aws",
+            "CreateDate": now,
+            "LastUpdatedDate": now,
+        }
+        return {"WorkteamArn": arn, "ResponseMetadata": _metadata()}
+
+    def describe_workteam(self, region: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params.get("WorkteamName", ""))
+        team = self.workteams.get((region, name))
+        if team is None:
+            raise _ServiceError("ResourceNotFound", f"Workteam {name} does not exist")
+        return {"Workteam": team, "ResponseMetadata": _metadata()}
+
 
 class _InputError(Exception):
     """The job's input could not be read: the job will fail with this reason."""
@@ -408,6 +492,11 @@ def register_on(session: Any) -> None:
         _registered_sessions.add(id(session))
 
 
+def is_active() -> bool:
+    """Whether an emulator is answering calls now."""
+    return bool(_active)
+
+
 def activate(backend: Backend) -> None:
     """Start answering calls with ``backend``."""
     install_hook()
@@ -422,4 +511,4 @@ def deactivate(backend: Backend) -> None:
     _active.remove(backend)
 
 
-__all__ = ["SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook"]
+__all__ = ["SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook", "is_active"]
