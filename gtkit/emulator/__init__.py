@@ -27,6 +27,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from gtkit._clock import simulated
 from gtkit._errors import GtkitError
 from gtkit._references import References, read_references
 from gtkit.emulator._account import AccountSetup, setup_account
@@ -58,6 +59,7 @@ def emulate(
     moto: bool = True,
     account: str = "123456789012",
     state: str | os.PathLike[str] | None = None,
+    simulated_clock: bool = True,
 ) -> Iterator[Emulator]:
     """Run Ground Truth offline for the duration of the ``with`` block.
 
@@ -67,8 +69,10 @@ def emulate(
     reason naming it. ``moto=False`` leaves starting moto to the caller (e.g. an outer
     ``mock_aws()``). ``state``: a folder the emulated account (S3 objects and buckets, IAM
     roles and policies, workteams, labeling jobs) is loaded from at the start and saved to at
-    the end, so that separate runs share it; None keeps it in memory only. Yields the emulator,
-    whose ``jobs`` can be inspected.
+    the end, so that separate runs share it; None keeps it in memory only. With
+    ``simulated_clock`` (the default), gtkit's waiting (``LabelingJobClient.wait``) sleeps on a
+    simulated clock and returns as soon as the job is done. Yields the emulator, whose ``jobs``
+    can be inspected.
     """
     refs = read_references(references) if isinstance(references, (str, os.PathLike)) else references
     backend = Backend(
@@ -90,6 +94,8 @@ def emulate(
             stack.enter_context(mock_aws())
         activate(backend)
         stack.callback(deactivate, backend)
+        if simulated_clock:
+            stack.enter_context(simulated())
         if state is not None:
             from gtkit.emulator._state import load_state, save_state
 
