@@ -8,8 +8,9 @@ AWS). Responses have botocore's parsed shape; errors are the service's modeled e
 (ValidationException, ResourceInUse, ResourceNotFound).
 
 Every valid request creates a job, as the service would; jobs of tasks the emulator cannot
-simulate workers for (anything but bounding boxes and single-label image classification,
-custom templates included) then end Failed with a reason saying so.
+simulate workers for (anything but the four with automated labeling: bounding boxes,
+single-label image and text classification, semantic segmentation; custom templates included)
+then end Failed with a reason saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +33,7 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 
 from gtkit._io import new_session
+from gtkit._masks import read_mask
 from gtkit._references import References
 from gtkit._spec import LabelingJobSpec
 from gtkit._tasks import public_workteam_arn
@@ -43,7 +46,9 @@ from gtkit.emulator._simulation import (
     step,
 )
 
-SUPPORTED_TASKS = ("bounding-box", "image-classification")
+SUPPORTED_TASKS = (
+    "bounding-box", "image-classification", "text-classification", "semantic-segmentation",
+)  # fmt: skip
 _OPERATIONS = (
     "CreateLabelingJob", "DescribeLabelingJob", "ListLabelingJobs", "StopLabelingJob",
     "CreateWorkteam", "DescribeWorkteam",
@@ -224,16 +229,18 @@ class Backend:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
             raise _InputError(f"Failed to read the input manifest {spec.manifest}: {exc}") from None
+        inline = spec.task == "text-classification"
+        key = "source" if inline else "source-ref"
         sources: list[str] = []
         for number, line in enumerate(body.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 record = orjson.loads(line)
-                sources.append(str(record["source-ref"]))
+                sources.append(str(record[key]))
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise _InputError(f"Input manifest line {number} has no valid source-ref") from None
-        truth = [self.truth(s) for s in sources]
+                raise _InputError(f"Input manifest line {number} has no valid {key}") from None
+        truth = [self.truth(s, inline=inline) for s in sources]
         human = params["HumanTaskConfig"]
         public = human["WorkteamArn"] == public_workteam_arn(spec.region)
         seed = int.from_bytes(spec.name.encode()[:8].ljust(8, b"\0"), "little") ^ self.seed
@@ -255,13 +262,24 @@ class Backend:
             model=self.model,
             max_human=spec.max_human_labeled_objects,
             results=[None] * len(sources),
+            inline=inline,
         )
 
-    def truth(self, source: str) -> Truth | None:
-        """The reference labels of the object at ``source`` (by file name), if any."""
+    def truth(self, source: str, *, inline: bool = False) -> Truth | None:
+        """The reference labels of the object at ``source`` (by file name; an ``inline``
+        text by the text itself; a mask by the file name's stem), if any."""
         if self.references is None:
             return None
-        name = source.rsplit("/", 1)[-1]
+        name = source.strip() if inline else source.rsplit("/", 1)[-1]
+        masks = self.references.masks
+        if masks:
+            stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+            if stem not in masks:
+                return None
+            path = masks[stem]
+            mask = read_mask(Path(path).read_bytes(), self.references.mask_colors, name=path)
+            height, width = mask.shape
+            return Truth(np.empty((0, 4)), [], width, height, mask=mask)
         if name not in self.references.images:
             return None
         index = self._reference_index()
