@@ -452,7 +452,9 @@ def _quality(
 
 def _stems(names: pa.Array) -> pa.Array:
     """File names without their last extension (``a.b.png`` -> ``a.b``; ``a`` stays)."""
-    stripped: pa.Array = pc.replace_substring_regex(names, pattern=r"(.)\.[^.]*$", replacement=r"\1")
+    stripped: pa.Array = pc.replace_substring_regex(
+        names, pattern=r"(.)\.[^.]*$", replacement=r"\1"
+    )
     return stripped
 
 

@@ -66,22 +66,22 @@ def read_mask(data: bytes, colors: Mapping[int, str] | None, *, name: str) -> In
 
 
 def write_png(mask: npt.ArrayLike, colors: Mapping[int, str] | None = None) -> bytes:
-    """A mask of class ids as PNG bytes: RGB in the colours ``colors`` gives each id, else
-    one channel of the ids themselves (at most 255)."""
-    ids = np.asarray(mask, dtype=np.int64)
-    if colors is None:
-        if ids.min(initial=0) < 0 or ids.max(initial=0) > 255:
-            raise GtkitError("class ids of a one-channel mask must be 0 to 255")
-        image = Image.fromarray(ids.astype(np.uint8), mode="L")
-    else:
-        top = int(max(colors)) + 1
-        table = np.zeros((top, 3), dtype=np.uint8)
+    """A mask of class ids (0 to 255) as PNG bytes: a palette image whose palette paints each
+    id in the colour ``colors`` gives it (read as RGB, its pixels are those colours), else one
+    channel of the ids themselves."""
+    ids = np.asarray(mask)
+    if ids.min(initial=0) < 0 or ids.max(initial=0) > 255:
+        raise GtkitError("class ids of a mask PNG must be 0 to 255")
+    image = Image.fromarray(ids.astype(np.uint8), mode="L")
+    if colors is not None:
+        palette = np.zeros((256, 3), dtype=np.uint8)
         for class_id, color in colors.items():
             code = hex_code(color)
-            table[class_id] = ((code >> 16) & 255, (code >> 8) & 255, code & 255)
-        image = Image.fromarray(table[ids], mode="RGB")
+            palette[class_id] = ((code >> 16) & 255, (code >> 8) & 255, code & 255)
+        image = image.convert("P")
+        image.putpalette(palette.ravel().tolist())
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
