@@ -73,7 +73,11 @@ class Analysis:
 
     ``iterations`` has one row per iteration (``iteration`` NA where the output has none):
     ``human_objects``, ``human_boxes``, ``auto_objects``, ``auto_boxes``, ``human_cost``,
-    ``auto_cost``. ``scores`` has one row per object compared with a reference.
+    ``auto_cost``. ``scores`` has one row per object compared with a reference. ``quality``
+    holds the mean scores (``human``, ``auto``, ``all``, ``by_iteration``) and ``target``, the
+    quality automated labeling aims at for the task (0.6 mIoU for boxes, 0.95 accuracy for
+    classes, 0.7 mIoU for masks; None for other tasks). Segmentation scores each image by the
+    mean IoU of the foreground classes in its label or reference mask (1.0 with neither).
     """
 
     job_name: str | None

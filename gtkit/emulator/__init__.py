@@ -7,9 +7,12 @@ simulated Ground Truth that reads the input manifest from (moto) S3, has simulat
 each object from reference labels, runs automated labeling, and writes the documented output
 tree back to S3.
 
-Each DescribeLabelingJob call advances a job by one iteration of simulated time, so tests never
-sleep. Workers are simulated for bounding-box and single-label image-classification jobs; any
-other valid request (custom templates included) creates a job that then ends Failed, saying so.
+Each DescribeLabelingJob call advances a job by one iteration of simulated time, and gtkit's
+waiting sleeps on a simulated clock, so nothing waits. Workers and automated labeling are
+simulated for the four task types the service labels automatically: bounding boxes,
+single-label image and text classification, and semantic segmentation (masks from reference
+PNGs, see :func:`gtkit.read_masks`); any other valid request (custom templates included)
+creates a job that then ends Failed, saying so.
 With ``state=FOLDER`` the emulated account outlives the process (see ``_state``), which is how
 ``gtkit --emulate`` serves separate commands; :func:`setup_account` makes what
 ``infra/ground-truth.yaml`` deploys in a real account.
