@@ -343,3 +343,34 @@ def test_waiting_inside_emulate_takes_no_real_time() -> None:
         start = _clock.monotonic()
         _clock.sleep(120.0)
         assert _clock.monotonic() - start == 120.0
+
+
+def test_masks_read_from_s3_and_from_the_downloaded_tree_score_alike(tmp_path: Path) -> None:
+    """A segmentation job's masks are read where its output is: from S3 (its -ref URIs as
+    written) or from a downloaded copy of the tree (the same files under annotations/)."""
+    from gtkit._client import LabelingJobClient
+    from gtkit._manifest import records_from_uris, upload_folder, write_manifest
+    from gtkit._spec import LabelingJobSpec
+    from gtkit.emulator import emulate, setup_account
+
+    masks = make_dataset(tmp_path / "data", objects=12, seed=2, task="semantic-segmentation")
+    refs = read_references(masks)
+    with emulate(references=refs, seed=0):
+        setup_account(bucket="paint")
+        uploaded = upload_folder(tmp_path / "data" / "images", "s3://paint/images")
+        write_manifest(records_from_uris(uploaded.uris), "s3://paint/in.manifest")
+        spec = LabelingJobSpec(
+            name="paint", task="semantic-segmentation", region="us-east-1",
+            manifest="s3://paint/in.manifest", output="s3://paint/out",
+            role_arn="arn:aws:iam::123456789012:role/GroundTruth", labels=("bird", "plane"),
+            workers=3, task_price="0.840",
+        )  # fmt: skip
+        client = LabelingJobClient()
+        client.create(spec, check=False)
+        client.wait("paint", progress=False)
+        from_s3 = analyze(read_output("s3://paint/out/paint"), reference=refs)
+        local = analyze(read_output(client.download("paint", tmp_path / "out")), reference=refs)
+    assert from_s3.scores is not None and local.scores is not None
+    assert len(local.scores) == 12 and local.scores["human"].all()
+    assert from_s3.scores["score"].tolist() == local.scores["score"].tolist()
+    assert local.quality is not None and local.quality["human"] > 0.7
