@@ -196,7 +196,9 @@ class WorkerAnalysis:
             "task": self.task,
             "matching": self.matching if self.task == "boxes" else "equality",
             "quality_against": self.against,
-            "pricing": None if self.pricing is None else asdict(self.pricing),
+            "pricing": None
+            if self.pricing is None
+            else {"object_fee": self.pricing.object_fee, "task_price": self.pricing.task_price},
             "thresholds": asdict(self.thresholds),
             "crowd": {k: _clean(v) for k, v in self.crowd.items()},
             "skipped_answers": self.skipped_answers,
@@ -577,8 +579,7 @@ def _reference_positions(
     first = labeled.drop_duplicates("index").set_index("index")["source"]
     sources = first.reindex(index)
     names = file_names(sources.to_numpy(dtype=object))
-    box_image, image_names = ref.image_codes()
-    del box_image
+    _, image_names = ref.image_codes()
     return image_positions(image_names, names), image_names
 
 
@@ -596,6 +597,12 @@ def _classes(
     service_frame = view.classes.drop_duplicates("index").set_index("index")["class_name"]
     service_names = service_frame.reindex(a.index).to_numpy(dtype=object)
     truth_names = np.full(a.n_objects, None, dtype=object)
+    if reference is not None and not len(reference.classes) and len(reference.boxes):
+        raise GtkitError(
+            f"{reference.source}: these references hold boxes but no image classes; a "
+            "classification job's workers are scored against image classes (a JSON list of "
+            "image classes, a CUB folder, or a classification output manifest)"
+        )
     if reference is not None:
         positions, image_names = _reference_positions(labeled, a.index, reference)
         truth_by_name = reference.classes.drop_duplicates("file_name").set_index("file_name")[
@@ -731,6 +738,12 @@ def _boxes_analysis(
     reference: References | None,
     **common: Any,
 ) -> WorkerAnalysis:
+    if reference is not None and not len(reference.boxes) and len(reference.classes):
+        raise GtkitError(
+            f"{reference.source}: these references hold image classes but no boxes; a "
+            "bounding-box job's workers are scored against reference boxes (COCO .json, Open "
+            "Images .csv, CUB folder, or a bounding-box output manifest)"
+        )
     found, width, height, listed = _box_answers(raw)
     if not listed.any():
         raise GtkitError(

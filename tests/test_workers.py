@@ -214,8 +214,9 @@ def test_real_job_majority_vote_and_dawid_skene_against_true_labels(
     assert labels_table["dawid-skene"].to_dict() == ds
     # The figures as found (pinned, so that a change of method shows): on this job the
     # service's consolidation, majority vote and Dawid-Skene all land near 90%.
-    assert accuracy(service) == pytest.approx(0.9007, abs=1e-4)
-    assert 0.88 < accuracy(ds) < 0.92 and 0.88 < accuracy(mv) < 0.92
+    assert accuracy(service) == pytest.approx(272 / 302)  # 0.901
+    assert accuracy(mv) == pytest.approx(273 / 302)  # 0.904
+    assert accuracy(ds) == pytest.approx(269 / 302)  # 0.891
     # Dawid-Skene's estimate of each worker's accuracy: the mean posterior of their answers.
     table = result.workers.set_index("worker")
     for worker in (
@@ -282,6 +283,8 @@ def test_json_document_has_the_issue_s_shape(ic: tuple[WorkerAnalysis, dict[str,
     assert {"method", "quality", "agreement_with_service"} <= set(doc["methods"][0])
     assert {"k", "method", "quality_mean", "quality_sd", "cost"} <= set(doc["what_if"][0])
     assert doc["workers"][0]["seconds_median"] is None  # unknown, not NaN
+    # Only the prices: workers per object is each what-if row's k, not one figure.
+    assert doc["pricing"] == {"object_fee": 0.08, "task_price": 0.012}
 
 
 def test_worker_activity_events_give_times_where_answers_have_none(tmp_path: Path) -> None:
@@ -537,3 +540,17 @@ def test_plots_draw_into_given_axes(crew_jobs: dict[str, tuple[Path, Path]]) -> 
     assert plot_workers_what_if(result, ax=right) is fig
     assert len(left.collections) == 2  # careful and flagged workers
     assert plot_worker_agreement(result) is not fig
+
+
+def test_references_of_the_other_kind_are_refused_not_ignored(
+    crew_jobs: dict[str, tuple[Path, Path]],
+) -> None:
+    """Image classes cannot score boxes, nor boxes classes: a clear error, not quality quietly
+    measured against the crowd instead of the references the user gave."""
+    boxes_folder, boxes_reference = crew_jobs["boxes"]
+    with pytest.raises(GtkitError, match="image classes but no boxes"):
+        analyze_workers(
+            read_output(boxes_folder), reference=read_references(IC / "true_labels.json")
+        )
+    with pytest.raises(GtkitError, match="boxes but no image classes"):
+        analyze_workers(read_output(IC), reference=read_references(boxes_reference))
