@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -271,6 +272,32 @@ def test_real_job_what_if_for_one_to_five_workers(
     assert chosen["quality_mean"] >= full.max() - 0.01
     cheaper = table[table["k"] < best["k"]]
     assert (cheaper["quality_mean"] < full.max() - 0.01).all()  # nothing cheaper is good enough
+
+
+def test_real_job_what_if_of_dawid_skene_against_loops_on_subsets_drawn_here(
+    ic: tuple[WorkerAnalysis, dict[str, Any]],
+) -> None:
+    """Dawid-Skene is fitted over the whole crowd at once, so its expected quality at k cannot
+    be enumerated per object as majority vote's is: the loop version is run on k-subsets drawn
+    here instead, and the two means must agree within sampling error (the per-draw spread the
+    table reports, over both numbers of draws). k=1 is cheap, k=4 the fullest subset drawn."""
+    result, plain = ic
+    answers, truth, labels = plain["answers"], plain["truth"], plain["labels"]
+    by_object: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for answer in answers:
+        by_object[answer[0]].append(answer)
+    rng = random.Random(16)
+    table = result.what_if.set_index(["k", "method"])
+    for k, draws in ((1, 8), (4, 2)):
+        found = []
+        for _ in range(draws):
+            subset = [a for given in by_object.values() for a in rng.sample(given, k)]
+            post = _plain_dawid_skene(subset, labels)
+            chosen = {o: max(labels, key=lambda c, p=p: p[c]) for o, p in post.items()}
+            found.append(sum(chosen[o] == truth[o] for o in chosen) / len(chosen))
+        row = table.loc[(k, "dawid-skene")]
+        spread = row["quality_sd"] * math.sqrt(1 / row["draws"] + 1 / draws)
+        assert abs(row["quality_mean"] - statistics.fmean(found)) <= 4 * spread + 1e-9, (k, found)
 
 
 def test_json_document_has_the_issue_s_shape(ic: tuple[WorkerAnalysis, dict[str, Any]]) -> None:
