@@ -277,10 +277,15 @@ def read_evidence(
         auto_ids, auto_sources = _auto_labels(tree, base, con, problems)
         index_parts.append(auto_ids)
         source_parts.append(auto_sources)
+    answered: set[int] = set()  # iterations with worker-response folders
     for base in places["worker-response"]:
-        index_parts.append(_worker_folders(tree, base, problems))
+        folders = _worker_folders(tree, base, problems)
+        answered.update(np.unique(folders["iteration"]).tolist())
+        index_parts.append(folders)
+    # A consolidation response names the objects whose worker responses the same iteration
+    # holds: its files are read only for iterations that have no worker-response folder.
     for base in places["consolidation-response"]:
-        index_parts.append(_responses(tree, base, con, problems))
+        index_parts.append(_responses(tree, base, con, problems, skip=answered))
     for base in places["intermediate"]:
         source_parts.append(_intermediate(tree, base, con, attributes, lenient, problems))
     index_parts.append(_no_index())
@@ -365,10 +370,17 @@ def _with_files(
 
 
 def _responses(
-    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: list[Problem]
+    tree: Tree,
+    base: str,
+    con: duckdb.DuckDBPyConnection,
+    problems: list[Problem],
+    skip: set[int] | frozenset[int] = frozenset(),
 ) -> pd.DataFrame:
-    """Objects per iteration from the consolidation responses (their ids only)."""
+    """Objects per iteration from the consolidation responses (their ids only), file by file
+    and by object id, but for the iterations in ``skip``."""
     files, iterations = _files_by_iteration(tree, base, problems)
+    kept = [(f, n) for f, n in zip(files, iterations, strict=True) if n not in skip]
+    files, iterations = [f for f, _ in kept], [n for _, n in kept]
     if not files:
         return _no_index()
     with tree.local(files) as paths:
@@ -379,7 +391,8 @@ def _responses(
         FROM read_json(?, format = 'array', records = true, auto_detect = false,
                        columns = {{'datasetObjectId': 'VARCHAR'}}, filename = true,
                        maximum_object_size = {document_limit(paths)}) AS r
-        JOIN files AS f ON r.filename = f.filename"""
+        JOIN files AS f ON r.filename = f.filename
+        ORDER BY f.position, 1"""
         try:
             found = fetch(con, query, [list(paths)]).to_pandas()
         except EngineError as exc:
