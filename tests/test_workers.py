@@ -300,6 +300,25 @@ def test_real_job_what_if_of_dawid_skene_against_loops_on_subsets_drawn_here(
         assert abs(row["quality_mean"] - statistics.fmean(found)) <= 4 * spread + 1e-9, (k, found)
 
 
+def test_answers_come_in_file_order_so_that_the_draws_are_reproducible(
+    ic: tuple[WorkerAnalysis, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The what-if's draws give each answer a random number in table order: the answers of one
+    file (an object's five) must come in the file's order on every read, as the loops read
+    them, however many threads the engine runs (ordering by file alone left them shuffled)."""
+    result, plain = ic
+    expected = [(o, w) for o, w, _ in plain["answers"]]
+    monkeypatch.setenv("GTKIT_WORKERS", "8")
+    for _ in range(3):
+        answers = read_output(IC).worker_answers
+        assert list(zip(answers["index"].tolist(), answers["worker"], strict=True)) == expected
+    again = analyze_workers(
+        read_output(IC), reference=read_references(IC / "true_labels.json"), pricing=IC_PRICE,
+        draws=DRAWS,
+    )  # fmt: skip
+    assert again.what_if.equals(result.what_if)
+
+
 def test_json_document_has_the_issue_s_shape(ic: tuple[WorkerAnalysis, dict[str, Any]]) -> None:
     doc = json.loads(json.dumps(ic[0].to_dict()))
     assert {"workers", "methods", "what_if"} <= set(doc)
