@@ -384,7 +384,8 @@ def read_worker_activity(path: str | os.PathLike[str]) -> pd.DataFrame:
     query = f"""
     SELECT worker_id AS worker, cognito_sub_id AS cognito_sub,
            {when("task_accepted_time")} AS accepted, {when("task_submitted_time")} AS submitted,
-           labeling_job_arn AS labeling_job, workteam_arn AS workteam, event_type
+           labeling_job_arn AS labeling_job, workteam_arn AS workteam, event_type,
+           task_accepted_time AS accepted_text, task_submitted_time AS submitted_text
     FROM (SELECT {pick} FROM read_json(?, format = 'newline_delimited', records = true,
                                        auto_detect = false, columns = {{{columns}}}))
     WHERE worker_id IS NOT NULL"""
@@ -397,6 +398,20 @@ def read_worker_activity(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise GtkitError(f"{text}: not worker-activity JSON Lines ({first})") from None
     finally:
         con.close()
+    unreadable = [
+        f"task_{column}_time {value!r}"
+        for column in ("accepted", "submitted")
+        for value in pd.unique(
+            frame.loc[frame[f"{column}_text"].notna() & frame[column].isna(), f"{column}_text"]
+        )
+    ]
+    if unreadable:
+        more = f"; and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+        shown = "; ".join(unreadable[:10]) + more
+        raise GtkitError(
+            f"{text}: times that are no time: {shown} (allowed: CloudWatch's "
+            "'Wed Aug 14 16:00:00 UTC 2019', ISO 8601, or empty for a task not submitted)"
+        )
     for column in ("accepted", "submitted"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["seconds"] = (frame["submitted"] - frame["accepted"]).dt.total_seconds()

@@ -9,13 +9,18 @@ import json
 import math
 import random
 import statistics
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import strategies as st
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
@@ -370,6 +375,64 @@ def test_worker_activity_events_give_times_where_answers_have_none(tmp_path: Pat
     assert result.what_if[result.what_if["k"] == 5]["quality_mean"].tolist() == [1.0, 1.0]
     with pytest.raises(GtkitError, match="no such"):
         read_worker_activity(tmp_path / "missing.jsonl")
+
+
+_EVENT = st.tuples(
+    st.text(alphabet=st.sampled_from('abcXYZ019-_.é"\\ '), min_size=1, max_size=12),
+    st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2030, 12, 31)),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=86_400)),
+    st.booleans(),  # a log record whose message is the event, or the event itself
+    st.booleans(),  # CloudWatch's time format, or ISO 8601
+)
+
+
+@hypothesis.settings(max_examples=25, deadline=None)
+@hypothesis.given(st.lists(_EVENT, min_size=1, max_size=6))
+def test_worker_activity_read_back_as_written(
+    events: list[tuple[str, datetime, int | None, bool, bool]],
+) -> None:
+    """Any worker ids, times in either format, events wrapped or not, tasks submitted or not:
+    each event read back with its worker, acceptance time and seconds, in file order."""
+    lines = []
+    for worker, accepted, seconds, wrapped, cloudwatch in events:
+        accepted = accepted.replace(microsecond=0)
+
+        def written(moment: datetime, cloudwatch: bool = cloudwatch) -> str:
+            return (
+                moment.strftime("%a %b %d %H:%M:%S UTC %Y")
+                if cloudwatch
+                else moment.isoformat() + "Z"
+            )
+
+        event = {
+            "worker_id": worker,
+            "task_accepted_time": written(accepted),
+            "task_submitted_time": ""
+            if seconds is None
+            else written(accepted + timedelta(seconds=seconds)),
+            "event_type": "TasksSubmitted" if seconds is not None else "TasksReturned",
+        }
+        lines.append(json.dumps({"message": json.dumps(event)} if wrapped else event))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "activity.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        read = read_worker_activity(path)
+    assert read["worker"].tolist() == [e[0] for e in events]
+    assert [None if pd.isna(s) else s for s in read["seconds"]] == [e[2] for e in events]
+    assert read["accepted"].tolist() == [
+        pd.Timestamp(e[1].replace(microsecond=0), tz="UTC") for e in events
+    ]
+
+
+def test_worker_activity_times_that_are_no_time_are_named(tmp_path: Path) -> None:
+    event = {"worker_id": "a", "task_accepted_time": "Wed Aug 14 16:00:00 UTC 2019"}
+    path = tmp_path / "activity.jsonl"
+    lines = [{**event, "task_submitted_time": "yesterday"}, {**event, "task_accepted_time": "x"}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(GtkitError) as caught:  # both at once, not a time quietly unknown
+        read_worker_activity(path)
+    assert "task_accepted_time 'x'" in str(caught.value)
+    assert "task_submitted_time 'yesterday'" in str(caught.value)
 
 
 def test_outputs_it_cannot_analyse_say_why(tmp_path: Path) -> None:
