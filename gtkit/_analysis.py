@@ -26,7 +26,7 @@ from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit._errors import GtkitError
 from gtkit._masks import mask_score, read_mask
 from gtkit._output import JobOutput
-from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
+from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing, dollars
 from gtkit._references import References, file_names, image_positions
 from gtkit._tasks import task_of_output
 
@@ -57,13 +57,7 @@ def pricing_from_describe(
     workforces have no task price."""
     human = describe["HumanTaskConfig"]
     amount = human.get("PublicWorkforceTaskPrice", {}).get("AmountInUsd")
-    price = 0.0
-    if amount:
-        price = (
-            amount.get("Dollars", 0)
-            + amount.get("Cents", 0) / 100
-            + amount.get("TenthFractionsOfACent", 0) / 1000
-        )
+    price = float(dollars(amount)) if amount else 0.0
     return Pricing(object_fee, int(human["NumberOfHumanWorkersPerDataObject"]), price)
 
 

@@ -29,6 +29,7 @@ from gtkit._pricing import check_object_count
 __all__ = ["DEMO_TASKS", "DemoResult", "make_dataset", "run_demo"]
 
 WIDTH, HEIGHT = 200, 150  # pixels of each synthetic picture
+DEMO_CREW, DEMO_CARELESS = 30, 2  # the offline demo's simulated workers, and careless ones
 
 #: The task types the demo runs: the four Ground Truth labels automatically.
 DEMO_TASKS = (
@@ -84,7 +85,8 @@ class DemoResult:
     output: Path
     figures: dict[str, Any]
     headline: list[str]
-    reference: Path | None = None
+    workers: Path | None = None  # the worker analysis (``gtkit workers --json``), where made
+    reference: Path | None = None  # the reference labels the demo wrote
 
 
 def _check_task(task: str) -> None:
@@ -253,9 +255,11 @@ def run_demo(
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "gtkit-demo")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "gtkit-demo")
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    from gtkit.emulator import emulate
+    from gtkit.emulator import Workforce, emulate
 
-    with emulate(references=reference, seed=seed):
+    # Individual workers, a few careless, so that the report's workers section has some to find.
+    crew = Workforce.with_crew(DEMO_CREW, careless=DEMO_CARELESS, seed=seed)
+    with emulate(references=reference, seed=seed, workforce=crew):
         from gtkit.emulator import setup_account
 
         ready = setup_account(bucket="gtkit-demo", region=region, role_name="GroundTruthDemo")
@@ -285,8 +289,9 @@ class _Run:
         )
         from gtkit._output import read_output
         from gtkit._references import read_references
-        from gtkit._report import headline, write_report
+        from gtkit._report import headline, workers_headline, write_report
         from gtkit._spec import LabelingJobSpec
+        from gtkit._workers import analyze_workers
 
         echo, region, folder = self.echo, self.region, self.folder
         job = _JOBS[self.task]
@@ -348,18 +353,31 @@ class _Run:
         describe = json.loads((output / "describe.json").read_text())
         ref = read_references(self.reference)
         analysis = analyze(result, reference=ref, describe=describe)
+        # The worker analysis reads boxes and classes; masks' answers it does not take.
+        crowd = (
+            None
+            if self.task == "semantic-segmentation"
+            else analyze_workers(result, reference=ref, describe=describe)
+        )
         report = write_report(
             folder / "report.html", analysis, result, ref,
-            image_dir=None if text else data / "images",
+            image_dir=None if text else data / "images", workers=crowd,
         )  # fmt: skip
         summary = folder / "summary.json"
         figures = {**analysis.to_dict(), "reference": str(self.reference.resolve())}
         summary.write_text(json.dumps(figures, indent=2))
         lines = headline(analysis)
+        workers = None
+        if crowd is not None:
+            workers = folder / "workers.json"
+            workers.write_text(json.dumps(crowd.to_dict(), indent=2))
+            lines += workers_headline(crowd)
         echo("")
         for line in lines:
             echo(line)
         echo(f"report: {report}")
         echo(f"summary: {summary}")
+        if workers is not None:
+            echo(f"workers: {workers}")
         echo(f"output tree: {output}")
-        return DemoResult(folder, report, summary, output, figures, lines, self.reference)
+        return DemoResult(folder, report, summary, output, figures, lines, workers, self.reference)

@@ -303,7 +303,7 @@ def test_demo_of_each_task_offline_at_its_target(
 
     monkeypatch.setattr(time, "sleep", no_real_sleep)
     out = tmp_path / "demo"
-    assert main(["demo", "--task", task, "--objects", "250", "--out", str(out)]) == 0
+    assert main(["demo", "--task", task, "--objects", "200", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     reference = Path(summary["reference"])
     assert reference.exists() and out.resolve() in reference.parents
@@ -335,7 +335,7 @@ def test_demo_of_each_task_offline_at_its_target(
         computed = dict(zip(result.scores["file_name"], result.scores["score"], strict=True))
         assert computed == pytest.approx(_by_hand_mask_scores(out / "output", reference))
         # One class-index PNG per image, named by its stem; ids are the job's colour-map keys.
-        assert len(list(reference.glob("*.png"))) == 250
+        assert len(list(reference.glob("*.png"))) == 200
 
 
 def test_waiting_inside_emulate_takes_no_real_time() -> None:
