@@ -303,7 +303,10 @@ def test_demo_of_each_task_offline_at_its_target(
 
     monkeypatch.setattr(time, "sleep", no_real_sleep)
     out = tmp_path / "demo"
-    assert main(["demo", "--task", task, "--objects", "200", "--out", str(out)]) == 0
+    # Boxes need more objects: the model, trained on 20% of them, must beat careless workers'
+    # noise in the validation labels before theta lets any machine label through.
+    objects = 300 if task == "bounding-box" else 200
+    assert main(["demo", "--task", task, "--objects", str(objects), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     reference = Path(summary["reference"])
     assert reference.exists() and out.resolve() in reference.parents
