@@ -10,10 +10,11 @@ the one public subpackage, ``gtkit.emulator`` (it needs the ``emulator`` extra, 
 
 from importlib import metadata as _metadata
 
-from gtkit._analysis import Analysis, analyze, pricing_from_describe, read_describe, resolve_pricing
+from gtkit._analysis import Analysis, analyze, resolve_pricing
 from gtkit._boxes import MATCHING_RULES, iou_matrix
 from gtkit._client import LabelingJobClient, save_describe
 from gtkit._demo import DemoResult, run_demo
+from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import (
     GtkitError,
     JobConflictError,
@@ -83,6 +84,7 @@ __all__ = [
     "JobFailedError",
     "JobNotFoundError",
     "JobOutput",
+    "JobSummary",
     "LabelingJobClient",
     "LabelingJobSpec",
     "ManifestError",
@@ -104,6 +106,7 @@ __all__ = [
     "check_manifest",
     "default_bucket",
     "estimate_cost",
+    "find_describe",
     "get_execution_role",
     "get_task",
     "iou_matrix",

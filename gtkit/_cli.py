@@ -265,32 +265,24 @@ def _export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- analysis
 def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from gtkit._analysis import analyze, read_describe, resolve_pricing
+    from gtkit._analysis import analyze
     from gtkit._output import read_output
     from gtkit._references import read_references
 
     output = read_output(args.job_output, lenient=args.lenient)
     _report_problems(output)
-    describe_path = args.describe
-    if describe_path is None and not args.job_output.startswith("s3://"):
-        saved = Path(args.job_output) / "describe.json"
-        describe_path = str(saved) if saved.is_file() else None
-    describe = read_describe(describe_path) if describe_path else None
-    pricing = resolve_pricing(
-        describe=describe,
-        workers=args.workers,
-        task_price=args.task_price,
-        object_fee=args.object_fee,
-    )
     reference = None
     if args.reference:
         reference = read_references(args.reference)
         if args.reference_class:
             reference = reference.renamed(single_class=args.reference_class)
-    analysis = analyze(
+    analysis = analyze(  # without --describe, analyze finds describe.json as the API does
         output,
         reference=reference,
-        pricing=pricing,
+        describe=args.describe,
+        workers=args.workers,
+        task_price=args.task_price,
+        object_fee=args.object_fee,
         matching=args.matching,
         attribute=args.attribute,
     )
