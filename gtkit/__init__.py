@@ -43,10 +43,14 @@ from gtkit._output import JobOutput, read_manifest, read_output, read_seqlabel
 from gtkit._plots import (
     plot_cost,
     plot_counts,
+    plot_cumulative_cost,
     plot_examples,
+    plot_quality_by_iteration,
     plot_quality_histogram,
     plot_quality_vs_confidence,
     plot_threshold_curve,
+    plot_threshold_savings,
+    plot_worst,
 )
 from gtkit._preflight import SetupReport
 from gtkit._pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
@@ -114,10 +118,14 @@ __all__ = [
     "load_spec",
     "plot_cost",
     "plot_counts",
+    "plot_cumulative_cost",
     "plot_examples",
+    "plot_quality_by_iteration",
     "plot_quality_histogram",
     "plot_quality_vs_confidence",
     "plot_threshold_curve",
+    "plot_threshold_savings",
+    "plot_worst",
     "pricing_from_describe",
     "public_workteam_arn",
     "read_coco",
