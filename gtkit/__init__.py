@@ -62,7 +62,7 @@ from gtkit._references import (
     read_open_images,
     read_references,
 )
-from gtkit._report import render_report, write_report
+from gtkit._report import render_report, report_tables, write_report
 from gtkit._session import default_bucket, get_execution_role
 from gtkit._spec import LabelingJobSpec, load_spec
 from gtkit._tasks import REGIONS, TASKS, TaskType, get_task, public_workteam_arn
@@ -139,6 +139,7 @@ __all__ = [
     "read_seqlabel",
     "render_report",
     "render_template",
+    "report_tables",
     "resolve_pricing",
     "run_demo",
     "save_describe",

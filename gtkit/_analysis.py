@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -161,10 +161,12 @@ class Analysis:
         frame["iteration"] = frame["iteration"].astype("Int64")
         return frame
 
-    def threshold_table(self, *, steps: int = 10) -> pd.DataFrame:
-        """For each of ``steps`` confidence thresholds (quantiles of the machine labels'
-        confidences, lowest first): the machine labels at or above it, their mean quality
-        against the reference, and the dollars they save over human labels.
+    def threshold_table(
+        self, *, steps: int = 10, thresholds: Sequence[float] | None = None
+    ) -> pd.DataFrame:
+        """For each confidence threshold (``thresholds``, else ``steps`` quantiles of the
+        machine labels' confidences, lowest first): the machine labels at or above it, their
+        mean quality against the reference, and the dollars they save over human labels.
 
         Columns: ``threshold``, ``machine_labels``, ``quality`` (NaN without reference labels),
         ``dollars_saved`` (NaN without prices). Empty when there are no machine labels with a
@@ -175,20 +177,23 @@ class Analysis:
         if not len(conf):
             empty: pd.DataFrame = pd.DataFrame(columns=columns)
             return empty
-        thresholds = np.unique(np.quantile(conf, np.linspace(0, 1, steps, endpoint=False)))
-        kept = (conf[None, :] >= thresholds[:, None]).sum(axis=1)
-        quality = np.full(len(thresholds), np.nan)
+        if thresholds is None:
+            grid = np.unique(np.quantile(conf, np.linspace(0, 1, steps, endpoint=False)))
+        else:
+            grid = np.asarray(thresholds, dtype=np.float64)
+        kept = (conf[None, :] >= grid[:, None]).sum(axis=1)
+        quality = np.full(len(grid), np.nan)
         pool = self._confidence_pool()
         if pool is not None and len(pool):
             c, v = pool["confidence"].to_numpy(), pool["score"].to_numpy(dtype=np.float64)
-            above = c[None, :] >= thresholds[:, None]
+            above = c[None, :] >= grid[:, None]
             n = above.sum(axis=1)
             quality = np.divide((above * v).sum(axis=1), n, out=quality, where=n > 0)
         saving = np.nan
         if self.pricing is not None:
             saving = self.pricing.human_object_cost - self.pricing.machine_object_cost
         table: pd.DataFrame = pd.DataFrame(
-            {"threshold": thresholds, "machine_labels": kept, "quality": quality,
+            {"threshold": grid, "machine_labels": kept, "quality": quality,
              "dollars_saved": kept * saving}
         )  # fmt: skip
         return table

@@ -290,17 +290,15 @@ def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from gtkit._report import headline
+    from gtkit._report import headline, report_tables
 
     analysis, _, _ = _analysis_inputs(args)
     if args.json:
         _emit_json(analysis.to_dict())
         return 0
-    print(analysis.iterations.to_string(index=False, na_rep="n/a"))
+    print(report_tables(analysis)["iterations"].to_string(index=False))
     for line in headline(analysis):
         print(line)
-    if analysis.pricing is None:
-        print("(no prices: give --workers and --task-price, or --describe, for cost)")
     return 0
 
 

@@ -292,7 +292,7 @@ def test_report_is_self_contained(
     path = write_report(tmp_path / "report.html", a, out, reference)
     text = path.read_text()
     assert "$189.44 with automated labeling, $260.00 without (27.1% saved)" in text
-    assert len(re.findall(r'src="data:image/png;base64,', text)) == 6
+    assert len(re.findall(r'src="data:image/png;base64,', text)) == 10
     assert not re.search(r'(src|href)="https?://', text)
     with pytest.raises(GtkitError, match="exists"):
         write_report(tmp_path / "report.html", a, out, reference)
