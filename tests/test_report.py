@@ -265,3 +265,50 @@ def test_the_report_states_the_job_and_its_assumptions_in_tidy_tables(
 
 def test_the_report_is_public() -> None:
     assert {"report_tables", "plot_worst", "plot_cumulative_cost"} <= set(gtkit.__all__)
+
+
+def _python_tour() -> str:
+    """The README's Python tour (its first code block), as written."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("## A tour of the Python API") :]
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found
+    return found.group(1)
+
+
+def test_the_readme_python_tour_prints_costs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as written inside ``emulate()``: ``analyze`` finds the downloaded describe.json."""
+    pytest.importorskip("moto")
+    from gtkit._demo import make_dataset
+    from gtkit._manifest import records_from_uris
+    from gtkit.emulator import emulate, setup_account
+
+    monkeypatch.chdir(tmp_path)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "tour")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    reference = make_dataset(tmp_path / "data", objects=30, seed=1)
+    (tmp_path / "reference.json").write_bytes(reference.read_bytes())
+    # The emulator's jobs advance one iteration per poll; waiting between polls is not tested here.
+    defaults = dict(gtkit.LabelingJobClient.__init__.__kwdefaults__ or {})
+    monkeypatch.setattr(
+        gtkit.LabelingJobClient.__init__, "__kwdefaults__", {**defaults, "sleep": lambda _: None}
+    )
+    with emulate(references="reference.json", seed=0):
+        setup_account(bucket="my-bucket")
+        uploaded = gtkit.upload_folder(tmp_path / "data" / "images", "s3://my-bucket/birds/images")
+        gtkit.write_manifest(
+            records_from_uris(uploaded.uris), "s3://my-bucket/birds/input.manifest"
+        )
+        namespace: dict[str, object] = {}
+        exec(compile(_python_tour(), "README.md", "exec"), namespace)
+    analysis = namespace["analysis"]
+    assert isinstance(analysis, gtkit.Analysis)
+    t = analysis.totals
+    cost = (t["human_objects"] * 0.26) + (t["auto_objects"] * 0.08)  # $0.08 + 5 x $0.036
+    assert t["cost"] == pytest.approx(cost) and t["cost_without_auto"] == pytest.approx(30 * 0.26)
+    assert capsys.readouterr().out.split()[-2:] == [str(t["cost"]), str(t["cost_without_auto"])]
+    assert analysis.pricing_source == f"from {Path('birds-output') / 'describe.json'}"
+    assert (tmp_path / "report.html").is_file()
