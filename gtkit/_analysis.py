@@ -90,11 +90,16 @@ class Analysis:
         if p is None:
             return NO_PRICES[0].upper() + NO_PRICES[1:] + "."
         source = f" ({self.pricing_source})" if self.pricing_source else ""
+        human = (
+            f"each human-labeled object also pays {p.workers} worker(s) x ${p.task_price:,.3f} "
+            f"per task{source}"
+            if p.task_price
+            else f"human-labeled objects pay no task price (a private or vendor workforce{source})"
+        )
         return (
             f"Every labeled object, human or machine, pays the ${p.object_fee:,.2f} object fee "
             "(a parameter: object_fee=, --object-fee; $0.08 is AWS's examples' figure, volume "
-            f"tiers and the free tier are not applied); each human-labeled object also pays "
-            f"{p.workers} worker(s) x ${p.task_price:,.3f} per task{source}. Failed objects are "
+            f"tiers and the free tier are not applied); {human}. Failed objects are "
             "not charged. The SageMaker instance time automated labeling uses for training and "
             "inference is not included. Without automated labeling, every labeled object is "
             "counted at the human price."

@@ -186,6 +186,9 @@ def test_what_each_threshold_keeps_and_saves_worked_by_hand(tmp_path: Path) -> N
     assert t["dollars_saved"].tolist() == pytest.approx([0.36, 0.24, 0.12, 0.0])
     assert a.threshold_table()["machine_labels"].iloc[0] == 3  # the lowest keeps them all
     assert a.threshold_for(0.6) == pytest.approx(0.7) and a.threshold_for(0.95) == 0.9
+    private = analyze(read_manifest(manifest), pricing=Pricing(0.08, 3, 0.0))
+    assert "pay no task price" in private.pricing_note
+    assert private.threshold_table()["dollars_saved"].eq(0).all()
     bars = plot_threshold_savings(a).axes[0].patches
     assert [b.get_height() for b in bars] == a.threshold_table()["machine_labels"].tolist()
 
