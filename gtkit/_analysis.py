@@ -289,6 +289,7 @@ class Analysis:
                 "task_price": self.pricing.task_price,
             },
             "pricing_note": self.pricing_note,
+            "job": self.job.to_dict(),
             "iterations": iterations,
             "totals": {k: clean(v) for k, v in self.totals.items()},
         }

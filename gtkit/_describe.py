@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,14 @@ class JobSummary:
         if self.created is None or self.finished is None:
             return None
         return (self.finished - self.created).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values: times as ISO 8601, ``duration_seconds`` added."""
+        out: dict[str, Any] = {
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()
+        }
+        out["duration_seconds"] = self.duration_seconds
+        return out
 
     @classmethod
     def of(cls, response: Mapping[str, Any] | None, /, **known: Any) -> JobSummary:

@@ -106,6 +106,7 @@ def test_analyze_finds_describe_json_beside_a_download_as_the_cli_does(
         "eu-west-1", "public", 5, 0.036, 0.08,
     )  # fmt: skip
     assert j.duration_seconds == 4 * 3600 + 5 * 60 + 30
+    assert found.to_dict()["job"]["created"] == "2026-03-01T08:00:00+00:00"
 
 
 def test_task_prices_are_read_by_the_one_dollars_conversion() -> None:
