@@ -186,14 +186,17 @@ class Analysis:
             grid = np.unique(np.quantile(conf, np.linspace(0, 1, steps, endpoint=False)))
         else:
             grid = np.asarray(thresholds, dtype=np.float64)
-        kept = (conf[None, :] >= grid[:, None]).sum(axis=1)
+        kept = len(conf) - np.searchsorted(np.sort(conf), grid, side="left")
         quality = np.full(len(grid), np.nan)
         pool = self._confidence_pool()
         if pool is not None and len(pool):
-            c, v = pool["confidence"].to_numpy(), pool["score"].to_numpy(dtype=np.float64)
-            above = c[None, :] >= grid[:, None]
-            n = above.sum(axis=1)
-            quality = np.divide((above * v).sum(axis=1), n, out=quality, where=n > 0)
+            order = np.argsort(pool["confidence"].to_numpy(dtype=np.float64), kind="stable")
+            c = pool["confidence"].to_numpy(dtype=np.float64)[order]
+            v = pool["score"].to_numpy(dtype=np.float64)[order]
+            tail = np.concatenate([np.cumsum(v[::-1])[::-1], [0.0]])  # sum of v[i:]
+            first = np.searchsorted(c, grid, side="left")  # first label at or above each
+            n = len(c) - first
+            quality = np.divide(tail[first], n, out=quality, where=n > 0)
         saving = np.nan
         if self.pricing is not None:
             saving = self.pricing.human_object_cost - self.pricing.machine_object_cost

@@ -194,6 +194,22 @@ def test_what_each_threshold_keeps_and_saves_worked_by_hand(tmp_path: Path) -> N
     assert [b.get_height() for b in bars] == a.threshold_table()["machine_labels"].tolist()
 
 
+def test_threshold_table_agrees_with_filtering_the_blog_job(blog: tuple[Path, Path]) -> None:
+    job, ref = blog
+    out = read_output(job)
+    a = analyze(out, reference=read_coco(ref))
+    assert a.scores is not None
+    machine = out.objects[out.objects["human"] == False]  # noqa: E712 (nullable boolean)
+    compared = a.scores[~a.scores["human"]]
+    table = a.threshold_table()
+    assert len(table) > 3
+    for _, row in table.iterrows():
+        assert row["machine_labels"] == (machine["confidence"] >= row["threshold"]).sum()
+        kept = compared[compared["confidence"] >= row["threshold"]]["score"]
+        assert row["quality"] == pytest.approx(kept.mean())
+        assert row["dollars_saved"] == pytest.approx(row["machine_labels"] * 5 * 0.036)
+
+
 def test_without_machine_labels_there_is_no_threshold(tmp_path: Path) -> None:
     manifest, truth = _tiny(tmp_path, human=True)
     out = read_manifest(manifest)
