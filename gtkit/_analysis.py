@@ -112,7 +112,8 @@ class Analysis:
         Columns: ``iteration`` (NA last: objects no file places), ``objects`` (labeled so far),
         ``cost``, ``cost_without_auto``, ``savings`` (dollars, cumulative).
         """
-        it = self.iterations
+        unknown = self.iterations["iteration"].isna().to_numpy(dtype=bool)
+        it = self.iterations.iloc[np.argsort(unknown, kind="stable")]  # when unknown: last
         objects = (it["human_objects"] + it["auto_objects"]).cumsum().to_numpy(dtype=np.int64)
         if self.pricing is None:
             cost = without = np.full(len(it), np.nan)
@@ -122,7 +123,7 @@ class Analysis:
             without = objects * self.pricing.human_object_cost
         frame: pd.DataFrame = pd.DataFrame(
             {
-                "iteration": it["iteration"].astype("Int64").to_numpy(),
+                "iteration": it["iteration"].astype("Int64").array,
                 "objects": objects,
                 "cost": cost,
                 "cost_without_auto": without,
