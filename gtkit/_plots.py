@@ -393,8 +393,10 @@ def _draw_masks(
     name: str,
     human: bool,
 ) -> list[Patch | Line2D]:
-    """Segmentation masks: not drawn yet (the hook for label and reference masks, drawn
-    half-transparent over the image with one legend entry per class)."""
+    """Segmentation masks: not drawn yet. The hook for them: decode object ``index``'s label
+    mask with its line's colour map and image ``name``'s reference mask (as the analysis
+    does), draw each half-transparent over the image, and return one legend entry per class.
+    Until then the panel shows the image alone and no legend entry."""
     return []
 
 
