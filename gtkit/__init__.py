@@ -13,6 +13,7 @@ from importlib import metadata as _metadata
 from gtkit._analysis import Analysis, analyze, resolve_pricing
 from gtkit._boxes import MATCHING_RULES, iou_matrix
 from gtkit._client import LabelingJobClient, save_describe
+from gtkit._consensus import BoxClusters, DawidSkene, cluster_boxes, dawid_skene, majority_vote
 from gtkit._demo import DemoResult, run_demo
 from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import (
@@ -50,6 +51,8 @@ from gtkit._plots import (
     plot_quality_vs_confidence,
     plot_threshold_curve,
     plot_threshold_savings,
+    plot_worker_agreement,
+    plot_workers_what_if,
     plot_worst,
 )
 from gtkit._preflight import SetupReport
@@ -67,6 +70,7 @@ from gtkit._session import default_bucket, get_execution_role
 from gtkit._spec import LabelingJobSpec, load_spec
 from gtkit._tasks import REGIONS, TASKS, TaskType, get_task, public_workteam_arn
 from gtkit._worker_ui import render_template
+from gtkit._workers import FlagThresholds, WorkerAnalysis, analyze_workers, read_worker_activity
 
 try:
     __version__ = _metadata.version("gtkit")
@@ -80,8 +84,11 @@ __all__ = [
     "REGIONS",
     "TASKS",
     "Analysis",
+    "BoxClusters",
     "CostEstimate",
+    "DawidSkene",
     "DemoResult",
+    "FlagThresholds",
     "GtkitError",
     "JobConflictError",
     "JobError",
@@ -105,9 +112,13 @@ __all__ = [
     "TaskType",
     "UnknownRegionError",
     "UploadReport",
+    "WorkerAnalysis",
     "__version__",
     "analyze",
+    "analyze_workers",
     "check_manifest",
+    "cluster_boxes",
+    "dawid_skene",
     "default_bucket",
     "estimate_cost",
     "find_describe",
@@ -116,6 +127,7 @@ __all__ = [
     "iou_matrix",
     "iter_s3_uris",
     "load_spec",
+    "majority_vote",
     "plot_cost",
     "plot_counts",
     "plot_cumulative_cost",
@@ -125,6 +137,8 @@ __all__ = [
     "plot_quality_vs_confidence",
     "plot_threshold_curve",
     "plot_threshold_savings",
+    "plot_worker_agreement",
+    "plot_workers_what_if",
     "plot_worst",
     "pricing_from_describe",
     "public_workteam_arn",
@@ -137,6 +151,7 @@ __all__ = [
     "read_output",
     "read_references",
     "read_seqlabel",
+    "read_worker_activity",
     "render_report",
     "render_template",
     "report_tables",

@@ -347,6 +347,21 @@ def _describe_and_source(
     return describe, "the describe response given"
 
 
+def _pricing(
+    pricing: Pricing | None,
+    describe: Mapping[str, Any] | None,
+    object_fee: float | None,
+    output: JobOutput | None = None,
+) -> Pricing | None:
+    """``pricing``, else the prices of ``describe`` (else of the describe.json found beside
+    ``output``, as :func:`analyze` finds it), else None."""
+    if pricing is not None:
+        return pricing
+    if describe is None and output is not None:
+        describe, _ = _describe_and_source(output, None)
+    return resolve_pricing(describe=describe, object_fee=object_fee)
+
+
 def _pricing_source(origin: str | None, *, workers: int | None, task_price: float | None) -> str:
     """Where the prices came from, in words."""
     given = [

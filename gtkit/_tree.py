@@ -528,7 +528,9 @@ def read_worker_answers(
     """One row per worker answer: from worker-response files, and from consolidation requests
     for objects of an iteration that has no worker-response file (the same answers, without
     times). Columns: ``index``, ``iteration``, ``worker``, ``seconds`` (time spent, where
-    known), ``accepted`` and ``submitted`` (UTC), ``answer`` (the answer content as JSON)."""
+    known), ``accepted`` and ``submitted`` (UTC), ``answer`` (the answer content as JSON).
+    Rows come file by file, a file's answers in its own order (a consolidation request's by
+    object id, then as listed), the same on every read."""
     problems: list[Problem] = []
     responses = pd.concat(
         [empty_answers()]
@@ -596,12 +598,12 @@ def _worker_responses(
             {timestamp_sql("a.acceptanceTime")} AS accepted,
             {timestamp_sql("a.submissionTime")} AS submitted,
             CAST(a.answerContent AS VARCHAR) AS answer, f.position
-        FROM (SELECT filename, UNNEST(answers) AS a
+        FROM (SELECT filename, UNNEST(answers) AS a, generate_subscripts(answers, 1) AS place
               FROM read_json(?, format = 'unstructured', records = true, auto_detect = false,
                   columns = {{'answers': '{answer}'}}, filename = true,
                   maximum_object_size = {MAX_LINE_BYTES})) AS r
         JOIN files AS f ON r.filename = f.filename
-        ORDER BY f.position"""
+        ORDER BY f.position, r.place"""
         try:
             table = fetch(con, query, [list(paths)])
         except EngineError as exc:
@@ -635,12 +637,13 @@ def _requests(
             a.workerId AS worker, NULL::DOUBLE AS seconds,
             NULL::TIMESTAMPTZ AS accepted, NULL::TIMESTAMPTZ AS submitted,
             a.annotationData.content AS answer
-        FROM (SELECT filename, datasetObjectId, UNNEST(annotations) AS a
+        FROM (SELECT filename, datasetObjectId, UNNEST(annotations) AS a,
+                     generate_subscripts(annotations, 1) AS place
               FROM read_json(?, format = 'array', records = true, auto_detect = false,
                   columns = {{'datasetObjectId': 'VARCHAR', 'annotations': '{annotation}'}},
                   filename = true, maximum_object_size = {document_limit(paths)})) AS r
         JOIN files AS f ON r.filename = f.filename
-        ORDER BY f.position"""
+        ORDER BY f.position, 1, r.place"""
         try:
             table = fetch(con, query, [list(paths)])
         except EngineError as exc:
