@@ -10,11 +10,12 @@ the one public subpackage, ``gtkit.emulator`` (it needs the ``emulator`` extra, 
 
 from importlib import metadata as _metadata
 
-from gtkit._analysis import Analysis, analyze, pricing_from_describe, read_describe, resolve_pricing
+from gtkit._analysis import Analysis, analyze, resolve_pricing
 from gtkit._boxes import MATCHING_RULES, iou_matrix
 from gtkit._client import LabelingJobClient, save_describe
 from gtkit._consensus import BoxClusters, DawidSkene, cluster_boxes, dawid_skene, majority_vote
 from gtkit._demo import DemoResult, run_demo
+from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import (
     GtkitError,
     JobConflictError,
@@ -43,12 +44,16 @@ from gtkit._output import JobOutput, read_manifest, read_output, read_seqlabel
 from gtkit._plots import (
     plot_cost,
     plot_counts,
+    plot_cumulative_cost,
     plot_examples,
+    plot_quality_by_iteration,
     plot_quality_histogram,
     plot_quality_vs_confidence,
     plot_threshold_curve,
+    plot_threshold_savings,
     plot_worker_agreement,
     plot_workers_what_if,
+    plot_worst,
 )
 from gtkit._preflight import SetupReport
 from gtkit._pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
@@ -61,7 +66,7 @@ from gtkit._references import (
     read_open_images,
     read_references,
 )
-from gtkit._report import render_report, write_report
+from gtkit._report import render_report, report_tables, write_report
 from gtkit._session import default_bucket, get_execution_role
 from gtkit._spec import LabelingJobSpec, load_spec
 from gtkit._tasks import REGIONS, TASKS, TaskType, get_task, public_workteam_arn
@@ -91,6 +96,7 @@ __all__ = [
     "JobFailedError",
     "JobNotFoundError",
     "JobOutput",
+    "JobSummary",
     "LabelingJobClient",
     "LabelingJobSpec",
     "ManifestError",
@@ -116,6 +122,7 @@ __all__ = [
     "dawid_skene",
     "default_bucket",
     "estimate_cost",
+    "find_describe",
     "get_execution_role",
     "get_task",
     "iou_matrix",
@@ -124,12 +131,16 @@ __all__ = [
     "majority_vote",
     "plot_cost",
     "plot_counts",
+    "plot_cumulative_cost",
     "plot_examples",
+    "plot_quality_by_iteration",
     "plot_quality_histogram",
     "plot_quality_vs_confidence",
     "plot_threshold_curve",
+    "plot_threshold_savings",
     "plot_worker_agreement",
     "plot_workers_what_if",
+    "plot_worst",
     "pricing_from_describe",
     "public_workteam_arn",
     "read_coco",
@@ -145,6 +156,7 @@ __all__ = [
     "read_worker_activity",
     "render_report",
     "render_template",
+    "report_tables",
     "resolve_pricing",
     "run_demo",
     "save_describe",

@@ -11,54 +11,46 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
+from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import GtkitError
 from gtkit._masks import mask_score, read_mask
 from gtkit._output import JobOutput
-from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing, dollars
+from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
 from gtkit._references import References, file_names, image_positions
-from gtkit._tasks import task_of_output
+from gtkit._tasks import TASKS
 
 __all__ = [
+    "NO_PRICES",
+    "QUALITY_TARGETS",
     "Analysis",
     "analyze",
-    "pricing_from_describe",
-    "read_describe",
     "resolve_pricing",
 ]
 
+#: What automated labeling aims at for what it labels, by the output's task type (mIoU for
+#: boxes and segmentation, accuracy for classification; the AWS guide).
+QUALITY_TARGETS: Mapping[str, float] = {
+    task.output_type.removeprefix("groundtruth/"): task.auto_labeling_target
+    for task in TASKS.values()
+    if task.auto_labeling_target is not None
+}  # from the task registry: object-detection 0.6, classification 0.95, segmentation 0.7
 
-def read_describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a saved ``DescribeLabelingJob`` response (JSON)."""
-    try:
-        doc = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise GtkitError(f"{path}: not a saved DescribeLabelingJob response ({exc})") from None
-    if not isinstance(doc, dict) or "HumanTaskConfig" not in doc:
-        raise GtkitError(f"{path}: no HumanTaskConfig; expected a DescribeLabelingJob response")
-    return doc
-
-
-def pricing_from_describe(
-    describe: Mapping[str, Any], *, object_fee: float = DEFAULT_OBJECT_FEE
-) -> Pricing:
-    """Workers and task price (dollars) from a DescribeLabelingJob response; private and vendor
-    workforces have no task price."""
-    human = describe["HumanTaskConfig"]
-    amount = human.get("PublicWorkforceTaskPrice", {}).get("AmountInUsd")
-    price = float(dollars(amount)) if amount else 0.0
-    return Pricing(object_fee, int(human["NumberOfHumanWorkersPerDataObject"]), price)
+#: Said wherever a cost would stand when no prices are known.
+NO_PRICES = (
+    "prices unknown, so no cost is computed: no describe.json beside the output and none given "
+    "(pass describe= or pricing=; on the command line --describe, or --workers and --task-price)"
+)
 
 
 @dataclass
@@ -67,11 +59,13 @@ class Analysis:
 
     ``iterations`` has one row per iteration (``iteration`` NA where the output has none):
     ``human_objects``, ``human_boxes``, ``auto_objects``, ``auto_boxes``, ``human_cost``,
-    ``auto_cost``. ``scores`` has one row per object compared with a reference. ``quality``
-    holds the mean scores (``human``, ``auto``, ``all``, ``by_iteration``) and ``target``, the
-    quality automated labeling aims at for the task (0.6 mIoU for boxes, 0.95 accuracy for
-    classes, 0.7 mIoU for masks; None for other tasks). Segmentation scores each image by the
-    mean IoU of the foreground classes in its label or reference mask (1.0 with neither).
+    ``auto_cost``. ``scores`` has one row per object compared with a reference. ``job`` holds
+    what the describe response says about the job (task, region, workers, prices, dates);
+    ``machine_confidence`` the confidence of every machine label (NaN where none is given);
+    ``pricing_source`` where the prices came from (None where no prices are known).
+    Segmentation scores each image by the mean IoU of the foreground classes in its label or
+    reference mask (1.0 with neither); text classification matches objects to references by
+    their text.
     """
 
     job_name: str | None
@@ -85,13 +79,156 @@ class Analysis:
     quality: dict[str, Any] | None = None
     unmatched_objects: list[str] = field(default_factory=list)
     unmatched_references: list[str] = field(default_factory=list)
+    job: JobSummary = field(default_factory=JobSummary)
+    machine_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pricing_source: str | None = None
+
+    @property
+    def target(self) -> float | None:
+        """The quality automated labeling aims at for this task type (None where unknown)."""
+        return QUALITY_TARGETS.get(self.task_type or "")
+
+    @property
+    def pricing_note(self) -> str:
+        """The pricing assumptions behind every dollar figure, or that no prices are known."""
+        p = self.pricing
+        if p is None:
+            return NO_PRICES[0].upper() + NO_PRICES[1:] + "."
+        source = f" ({self.pricing_source})" if self.pricing_source else ""
+        human = (
+            f"each human-labeled object also pays {p.workers} worker(s) x ${p.task_price:,.3f} "
+            f"per task{source}"
+            if p.task_price
+            else f"human-labeled objects pay no task price (a private or vendor workforce{source})"
+        )
+        return (
+            f"Every labeled object, human or machine, pays the ${p.object_fee:,.2f} object fee "
+            "(a parameter: object_fee=, --object-fee; $0.08 is AWS's examples' figure, volume "
+            f"tiers and the free tier are not applied); {human}. Failed objects are "
+            "not charged. The SageMaker instance time automated labeling uses for training and "
+            "inference is not included. Without automated labeling, every labeled object is "
+            "counted at the human price."
+        )
+
+    def cumulative_cost(self) -> pd.DataFrame:
+        """Dollars spent by the end of each iteration, with automated labeling and as if
+        humans had labeled the same objects (the blog's figure); NaN where no prices are known.
+
+        Columns: ``iteration`` (NA last: objects no file places), ``objects`` (labeled so far),
+        ``cost``, ``cost_without_auto``, ``savings`` (dollars, cumulative).
+        """
+        unknown = self.iterations["iteration"].isna().to_numpy(dtype=bool)
+        it = self.iterations.iloc[np.argsort(unknown, kind="stable")]  # when unknown: last
+        objects = (it["human_objects"] + it["auto_objects"]).cumsum().to_numpy(dtype=np.int64)
+        if self.pricing is None:
+            cost = without = np.full(len(it), np.nan)
+        else:
+            spent = it["human_cost"].astype("float64") + it["auto_cost"].astype("float64")
+            cost = spent.cumsum().to_numpy(dtype=np.float64)
+            without = objects * self.pricing.human_object_cost
+        frame: pd.DataFrame = pd.DataFrame(
+            {
+                "iteration": it["iteration"].astype("Int64").array,
+                "objects": objects,
+                "cost": cost,
+                "cost_without_auto": without,
+                "savings": without - cost,
+            }
+        )
+        return frame
+
+    def quality_by_iteration(self) -> pd.DataFrame:
+        """Mean quality of the compared labels of each iteration, human and machine apart.
+
+        Columns: ``iteration``, ``human_objects``, ``human_quality``, ``machine_objects``,
+        ``machine_quality`` (NaN where an iteration has none of that kind). Empty without
+        reference labels.
+        """
+        columns = ["iteration", "human_objects", "human_quality", "machine_objects",
+                   "machine_quality"]  # fmt: skip
+        s = self.scores
+        if s is None or s.empty:
+            empty: pd.DataFrame = pd.DataFrame(columns=columns)
+            return empty
+        it = s["iteration"].to_numpy(dtype=np.float64, na_value=np.nan)
+        group = np.where(np.isnan(it), -1, it).astype(np.int64)
+        values = np.unique(group)
+        human = s["human"].to_numpy(dtype=bool)
+        score = s["score"].to_numpy(dtype=np.float64)
+        rows = []
+        for value in values:
+            mine = group == value
+            h, m = score[mine & human], score[mine & ~human]
+            rows.append(
+                (
+                    None if value < 0 else int(value),
+                    len(h),
+                    float(h.mean()) if len(h) else np.nan,
+                    len(m),
+                    float(m.mean()) if len(m) else np.nan,
+                )
+            )
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=columns)
+        frame["iteration"] = frame["iteration"].astype("Int64")
+        return frame
+
+    def threshold_table(
+        self, *, steps: int = 10, thresholds: Sequence[float] | None = None
+    ) -> pd.DataFrame:
+        """For each confidence threshold (``thresholds``, else ``steps`` quantiles of the
+        machine labels' confidences, lowest first): the machine labels at or above it, their
+        mean quality against the reference, and the dollars they save over human labels.
+
+        Columns: ``threshold``, ``machine_labels``, ``quality`` (NaN without reference labels),
+        ``dollars_saved`` (NaN without prices). Empty when there are no machine labels with a
+        confidence.
+        """
+        conf = self.machine_confidence[~np.isnan(self.machine_confidence)]
+        columns = ["threshold", "machine_labels", "quality", "dollars_saved"]
+        if not len(conf):
+            empty: pd.DataFrame = pd.DataFrame(columns=columns)
+            return empty
+        if thresholds is None:
+            grid = np.unique(np.quantile(conf, np.linspace(0, 1, steps, endpoint=False)))
+        else:
+            grid = np.asarray(thresholds, dtype=np.float64)
+        kept = len(conf) - np.searchsorted(np.sort(conf), grid, side="left")
+        quality = np.full(len(grid), np.nan)
+        pool = self._confidence_pool()
+        if pool is not None and len(pool):
+            order = np.argsort(pool["confidence"].to_numpy(dtype=np.float64), kind="stable")
+            c = pool["confidence"].to_numpy(dtype=np.float64)[order]
+            v = pool["score"].to_numpy(dtype=np.float64)[order]
+            tail = np.concatenate([np.cumsum(v[::-1])[::-1], [0.0]])  # sum of v[i:]
+            first = np.searchsorted(c, grid, side="left")  # first label at or above each
+            n = len(c) - first
+            quality = np.divide(tail[first], n, out=quality, where=n > 0)
+        saving = np.nan
+        if self.pricing is not None:
+            saving = self.pricing.human_object_cost - self.pricing.machine_object_cost
+        table: pd.DataFrame = pd.DataFrame(
+            {"threshold": grid, "machine_labels": kept, "quality": quality,
+             "dollars_saved": kept * saving}
+        )  # fmt: skip
+        return table
+
+    def worst(self, count: int = 5, *, human: bool | None = None) -> pd.DataFrame:
+        """The ``count`` compared labels that score lowest against the reference (all, or
+        only human or only machine ones), worst first: rows of :attr:`scores`."""
+        s = self.scores
+        if s is None:
+            none: pd.DataFrame = pd.DataFrame()
+            return none
+        if human is not None:
+            s = s[s["human"] == human]
+        worst: pd.DataFrame = s.sort_values(["score", "index"], kind="stable").head(count)
+        return worst
 
     def threshold_curve(self, *, steps: int = 20) -> pd.DataFrame:
-        """Quality of the objects whose confidence is at or above each confidence quantile.
-
-        Uses machine labels where there are any (human and machine confidences are not
-        comparable), else all compared objects. Columns: ``quantile``, ``threshold``,
-        ``objects``, ``quality``.
+        """Quality of the machine labels whose confidence is at or above each confidence
+        quantile (human and machine confidences are not comparable, so human labels are left
+        out). Columns: ``quantile``, ``threshold``, ``objects``, ``quality``; empty without
+        machine labels compared with a reference.
         """
         pool = self._confidence_pool()
         if pool is None or pool.empty:
@@ -109,14 +246,17 @@ class Analysis:
         )
         return curve
 
-    def threshold_for(self, target: float = 0.6) -> float | None:
-        """The lowest confidence theta such that objects at or above it reach ``target`` quality.
+    def threshold_for(self, target: float | None = None) -> float | None:
+        """The lowest confidence theta such that machine labels at or above it reach
+        ``target`` quality (default: the task's :attr:`target`).
 
-        This is the blog's theta recomputed from the output: the largest confident set whose
-        mean quality (mIoU or accuracy) is at least ``target``. None if no set reaches it.
+        This is the blog's theta recomputed from the output: the largest confident set of
+        machine labels whose mean quality (mIoU or accuracy) is at least ``target``. None if
+        no set reaches it, or there are no machine labels compared with a reference.
         """
+        target = self.target if target is None else target
         pool = self._confidence_pool()
-        if pool is None or pool.empty:
+        if target is None or pool is None or pool.empty:
             return None
         ordered = pool.sort_values("confidence", ascending=False, kind="stable")
         running = ordered["score"].cumsum().to_numpy() / np.arange(1, len(ordered) + 1)
@@ -124,11 +264,11 @@ class Analysis:
         return float(ordered["confidence"].iloc[ok[-1]]) if len(ok) else None
 
     def _confidence_pool(self) -> pd.DataFrame | None:
+        """The compared machine labels that have a confidence."""
         if self.scores is None:
             return None
-        s = self.scores[self.scores["confidence"].notna()]
-        machine = s[~s["human"]]
-        pool: pd.DataFrame = machine if len(machine) else s
+        s = self.scores
+        pool: pd.DataFrame = s[s["confidence"].notna() & ~s["human"]]
         return pool
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,16 +297,16 @@ class Analysis:
                 "workers": self.pricing.workers,
                 "task_price": self.pricing.task_price,
             },
+            "pricing_note": self.pricing_note,
+            "job": self.job.to_dict(),
             "iterations": iterations,
             "totals": {k: clean(v) for k, v in self.totals.items()},
         }
         if self.quality is not None:
             out["quality"] = {k: clean(v) for k, v in self.quality.items()}
             out["quality"]["threshold_for_0.6"] = self.threshold_for(0.6)
-            target = self.quality.get("target")
-            out["quality"]["threshold_for_target"] = (
-                None if target is None else self.threshold_for(target)
-            )
+            out["quality"]["target"] = self.target
+            out["quality"]["threshold_for_target"] = self.threshold_for()
         return out
 
 
@@ -197,12 +337,46 @@ def resolve_pricing(
     return Pricing(fee, workers, task_price)
 
 
+def _describe_and_source(
+    output: JobOutput, describe: Mapping[str, Any] | str | os.PathLike[str] | None
+) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The describe response (given, read from a given path, or found beside the output by
+    :func:`find_describe`) and where it came from."""
+    if describe is None:
+        found = find_describe(output)
+        if found is None:
+            return None, None
+        describe = found
+    if isinstance(describe, (str, os.PathLike)):
+        return read_describe(describe), str(describe)
+    return describe, "the describe response given"
+
+
 def _pricing(
-    pricing: Pricing | None, describe: Mapping[str, Any] | None, object_fee: float | None
+    pricing: Pricing | None,
+    describe: Mapping[str, Any] | None,
+    object_fee: float | None,
+    output: JobOutput | None = None,
 ) -> Pricing | None:
+    """``pricing``, else the prices of ``describe`` (else of the describe.json found beside
+    ``output``, as :func:`analyze` finds it), else None."""
     if pricing is not None:
         return pricing
+    if describe is None and output is not None:
+        describe, _ = _describe_and_source(output, None)
     return resolve_pricing(describe=describe, object_fee=object_fee)
+
+
+def _pricing_source(origin: str | None, *, workers: int | None, task_price: float | None) -> str:
+    """Where the prices came from, in words."""
+    given = [
+        name for name, v in (("workers", workers), ("task price", task_price)) if v is not None
+    ]
+    if len(given) == 2 or origin is None:
+        return " and ".join(given) + " as given"
+    if not given:
+        return f"from {origin}"
+    return f"{given[0]} as given, the rest from {origin}"
 
 
 def analyze(
@@ -210,18 +384,23 @@ def analyze(
     *,
     reference: References | None = None,
     pricing: Pricing | None = None,
-    describe: Mapping[str, Any] | None = None,
+    describe: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    task_price: float | None = None,
     object_fee: float | None = None,
     matching: str = "optimal",
     attribute: str | None = None,
 ) -> Analysis:
     """Counts, cost and (with ``reference``) quality of one label attribute of a job's output.
 
-    Cost needs the per-object fee, workers per object and task price: pass ``pricing``, or a
-    saved ``describe`` response (plus ``object_fee``, default $0.08); without either, cost
-    figures are None rather than guessed. Failed objects are counted apart and not charged.
-    An object without ``human-annotated`` is counted as human (Ground Truth marks every machine
-    label ``"no"``).
+    Cost needs the per-object fee, workers per object and task price (dollars per task per
+    worker). They come from ``pricing`` if given; else from ``workers`` and ``task_price``,
+    each falling back to a ``describe`` response (a dict, or the path of a saved one); without
+    ``describe``, from the ``describe.json`` that ``LabelingJobClient.download`` saved beside a
+    local output tree. The object fee is ``object_fee`` (default $0.08). Where no prices are
+    known, cost figures are None rather than guessed, and :attr:`Analysis.pricing_note` says so.
+    Failed objects are counted apart and not charged. An object without ``human-annotated`` is
+    counted as human (Ground Truth marks every machine label ``"no"``).
     """
     if matching not in MATCHING_RULES:
         raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
@@ -237,7 +416,14 @@ def analyze(
         raise GtkitError(f"no label attribute {attribute!r}; found: {', '.join(attributes)}")
     view = output.for_attribute(attribute)
     labeled = _Labeled.of(view)
-    prices = _pricing(pricing, describe, object_fee)
+    response, origin = _describe_and_source(output, describe)
+    prices: Pricing | None = pricing
+    source = "as given"
+    if pricing is None:
+        prices = resolve_pricing(
+            describe=response, workers=workers, task_price=task_price, object_fee=object_fee
+        )
+        source = _pricing_source(origin, workers=workers, task_price=task_price)
     iterations = _per_iteration(labeled, prices)
     human, boxes = labeled.human, labeled.boxes
     n_human = int(human.sum())
@@ -267,14 +453,32 @@ def analyze(
             savings=without - human_cost - auto_cost,
             savings_fraction=(without - human_cost - auto_cost) / without if without else None,
         )
+    task_type = _first_text(labeled.take(view.objects["task_type"]))
+    job = JobSummary.of(
+        response,
+        job_name=_first_text(labeled.take(view.objects["job_name"]), last=True),
+        task=task_type,
+        reference=None if reference is None else reference.source,
+        describe=origin,
+    )
+    if prices is not None:
+        job = replace(
+            job,
+            workers=prices.workers,
+            task_price=prices.task_price,
+            object_fee=prices.object_fee,
+        )
     result = Analysis(
         job_name=_first_text(labeled.take(view.objects["job_name"]), last=True),
         label_attribute=attribute,
-        task_type=_first_text(labeled.take(view.objects["task_type"])),
+        task_type=task_type,
         pricing=prices,
         iterations=iterations,
         totals=totals,
         matching=matching,
+        job=job,
+        machine_confidence=labeled.confidence[~human],
+        pricing_source=None if prices is None else source,
     )
     if reference is not None:
         _quality(result, labeled, view, reference, matching)
@@ -374,7 +578,6 @@ def _first_text(values: pd.Series, *, last: bool = False) -> str | None:
 def _quality(
     result: Analysis, labeled: _Labeled, view: JobOutput, ref: References, matching: str
 ) -> None:
-    task = task_of_output(result.task_type)
     segmentation = result.task_type == "semantic-segmentation" or bool(ref.masks)
     text = result.task_type == "text-classification"
     if segmentation:
@@ -443,8 +646,6 @@ def _quality(
         "objects_without_reference": len(result.unmatched_objects),
         "references_without_object": len(result.unmatched_references),
         "by_iteration": by_iteration,
-        # What automated labeling aims at for this task (None where it has no such target).
-        "target": None if task is None else task.auto_labeling_target,
     }
 
 

@@ -266,32 +266,24 @@ def _export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- analysis
 def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from gtkit._analysis import analyze, read_describe, resolve_pricing
+    from gtkit._analysis import analyze
     from gtkit._output import read_output
     from gtkit._references import read_references
 
     output = read_output(args.job_output, lenient=args.lenient)
     _report_problems(output)
-    describe_path = args.describe
-    if describe_path is None and not args.job_output.startswith("s3://"):
-        saved = Path(args.job_output) / "describe.json"
-        describe_path = str(saved) if saved.is_file() else None
-    describe = read_describe(describe_path) if describe_path else None
-    pricing = resolve_pricing(
-        describe=describe,
-        workers=args.workers,
-        task_price=args.task_price,
-        object_fee=args.object_fee,
-    )
     reference = None
     if args.reference:
         reference = read_references(args.reference)
         if args.reference_class:
             reference = reference.renamed(single_class=args.reference_class)
-    analysis = analyze(
+    analysis = analyze(  # without --describe, analyze finds describe.json as the API does
         output,
         reference=reference,
-        pricing=pricing,
+        describe=args.describe,
+        workers=args.workers,
+        task_price=args.task_price,
+        object_fee=args.object_fee,
         matching=args.matching,
         attribute=args.attribute,
     )
@@ -299,17 +291,15 @@ def _analysis_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from gtkit._report import headline
+    from gtkit._report import headline, report_tables
 
     analysis, _, _ = _analysis_inputs(args)
     if args.json:
         _emit_json(analysis.to_dict())
         return 0
-    print(analysis.iterations.to_string(index=False, na_rep="n/a"))
+    print(report_tables(analysis)["iterations"].to_string(index=False))
     for line in headline(analysis):
         print(line)
-    if analysis.pricing is None:
-        print("(no prices: give --workers and --task-price, or --describe, for cost)")
     return 0
 
 
@@ -329,17 +319,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _workers(args: argparse.Namespace) -> int:
-    from gtkit._analysis import read_describe, resolve_pricing
+    from gtkit._analysis import resolve_pricing
+    from gtkit._describe import find_describe, read_describe
     from gtkit._output import read_output
     from gtkit._references import read_references
     from gtkit._report import workers_headline
     from gtkit._workers import analyze_workers, read_worker_activity
 
     output = read_output(args.job_output, lenient=args.lenient)
-    describe_path = args.describe
-    if describe_path is None and not args.job_output.startswith("s3://"):
-        saved = Path(args.job_output) / "describe.json"
-        describe_path = str(saved) if saved.is_file() else None
+    describe_path = args.describe or find_describe(output)  # where analyze looks for it
     describe = read_describe(describe_path) if describe_path else None
     pricing = None
     if args.task_price is not None or describe is not None:

@@ -686,7 +686,7 @@ def _all_label_columns(a: _Attribute) -> dict[str, str]:
 
 #: What a label row says beyond its labels: left null where only the labels are wanted (a
 #: manifest read as reference labels).
-_DETAILS = ("type", "human", "date", "job", "value", "adjustment_status", "note")
+_DETAILS = ("type", "human", "date", "job", "value", "adjustment_status", "note", "objects")
 
 
 def _rows_sql(layout: _Layout, *, tolerate: bool, details: bool = True) -> str:

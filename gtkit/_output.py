@@ -186,6 +186,13 @@ class JobOutput:
         """The output manifest read: a local path or an S3 URI."""
         return self._reading.manifest
 
+    @property
+    def folder(self) -> str | None:
+        """The job's output folder (local path or S3 URI) where an output tree was read, else
+        None (a lone manifest)."""
+        reading = self._reading
+        return None if reading.tree is None else reading.tree.full(reading.job)
+
     def _pick(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self._attribute is None:
             return frame

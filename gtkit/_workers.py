@@ -525,7 +525,7 @@ def analyze_workers(
     labeled = objects[ok]
     human = labeled["human"].to_numpy(dtype=bool, na_value=True)
     n_human, n_machine = int(human.sum()), int((~human).sum())
-    prices = _pricing(pricing, describe, object_fee)
+    prices = _pricing(pricing, describe, object_fee, output)
     raw = output.worker_answers
     index_values = labeled["index"].to_numpy(dtype=np.int64)
     raw = raw[np.isin(raw["index"].to_numpy(dtype=np.int64), index_values)].reset_index(drop=True)

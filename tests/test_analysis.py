@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtkit._analysis import analyze, pricing_from_describe, resolve_pricing
+from gtkit._analysis import analyze, resolve_pricing
 from gtkit._boxes import iou_matrix
 from gtkit._cli import main
+from gtkit._describe import pricing_from_describe
 from gtkit._errors import GtkitError
 from gtkit._output import read_manifest, read_output
 from gtkit._pricing import Pricing, dollars
@@ -298,7 +299,7 @@ def test_report_is_self_contained(
     path = write_report(tmp_path / "report.html", a, out, reference)
     text = path.read_text()
     assert "$189.44 with automated labeling, $260.00 without (27.1% saved)" in text
-    assert len(re.findall(r'src="data:image/png;base64,', text)) == 6
+    assert len(re.findall(r'src="data:image/png;base64,', text)) == 10
     assert not re.search(r'(src|href)="https?://', text)
     with pytest.raises(GtkitError, match="exists"):
         write_report(tmp_path / "report.html", a, out, reference)

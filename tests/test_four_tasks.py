@@ -102,7 +102,7 @@ def test_segmentation_quality_equals_a_hand_worked_example(tmp_path: Path) -> No
     assert result.quality["human"] == pytest.approx((7 / 12 + 1.0) / 2)
     assert result.quality["auto"] == pytest.approx(0.0)
     assert result.quality["all"] == pytest.approx((7 / 12 + 1.0) / 3)
-    assert result.quality["target"] == 0.7 and result.task_type == "semantic-segmentation"
+    assert result.target == 0.7 and result.task_type == "semantic-segmentation"
 
 
 def test_colour_reference_masks_read_with_their_colour_map(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_text_classification_accuracy_by_the_text(tmp_path: Path) -> None:
     assert result.quality is not None
     # Humans got both right, the machine one of its two: "Lovely view" was positive.
     assert result.quality["human"] == 1.0 and result.quality["auto"] == 0.5
-    assert result.quality["objects_compared"] == 4 and result.quality["target"] == 0.95
+    assert result.quality["objects_compared"] == 4 and result.target == 0.95
 
 
 # ---------------------------------------------------------------------- the emulator's promise

@@ -15,6 +15,8 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "ground_truth_tut
 def test_tutorial_notebook_executes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("GTKIT_USE_AWS", raising=False)
     monkeypatch.setenv("GTKIT_NOTEBOOK_OBJECTS", "200")
+    # Agg, not Jupyter's inline backend: pyplot's display hooks cannot help, so the images
+    # below come from the figures gtkit returns.
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
@@ -33,3 +35,12 @@ def test_tutorial_notebook_executes(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         for o in c.outputs
     )
     assert os.environ.get("GTKIT_USE_AWS") is None
+    # Each plot cell (its last line calls a plot function) shows its figure, once, as an image.
+    plot_cells = [
+        c for c in nb.cells
+        if c.cell_type == "code" and c.source.strip().splitlines()[-1].startswith("plot_")
+    ]  # fmt: skip
+    assert len(plot_cells) >= 8
+    for cell in plot_cells:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, (cell.source, [o.get("data", {}).keys() for o in cell.outputs])
