@@ -25,7 +25,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy --strict gtkit
 
 unit: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint typecheck unit
 
