@@ -526,8 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument(
         "--interval", type=_non_negative, default=10.0, help="first poll delay in seconds (10)"
     )
-    download.add_argument("--out", required=True, help="local folder to download into")
-    download.add_argument("--overwrite", action="store_true", help="replace existing files")
+    download.add_argument(
+        "--out", required=True, help="new or empty local folder, written whole or not at all"
+    )
+    download.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier download there, whole"
+    )
 
     a = commands.add_parser("analyze", help="counts, cost and quality of a job's labels")
     _add_analysis_options(a)
@@ -549,10 +553,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("coco", "yolo", "voc"),
         help="coco: one JSON file; yolo and voc: a folder of one text or XML file per image",
     )
-    e.add_argument("--out", required=True, help="COCO JSON file, or folder for YOLO/VOC")
+    e.add_argument(
+        "--out",
+        required=True,
+        help="COCO JSON file, or a new or empty folder for YOLO/VOC (written whole or not at all)",
+    )
     e.add_argument("--attribute", help="label attribute, where the output has several")
     e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
-    e.add_argument("--overwrite", action="store_true", help="replace existing files")
+    e.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export (file, or folder whole: never mixed with another job)",
+    )
     e.set_defaults(handler=_export)
 
     d = commands.add_parser(

@@ -21,6 +21,8 @@ Messages name the field, or the file and line, what was wrong and what is allowe
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -38,7 +40,31 @@ __all__ = [
     "SetupError",
     "SpecError",
     "UnknownRegionError",
+    "excerpt",
 ]
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 3
+
+
+def excerpt(value: object) -> str:
+    """A short repr of ``value`` for a message: one line (a newline shows as ``\\n``) of at
+    most 100 characters, however large or deeply nested the value is (strings, lists and
+    mappings are cut, with ``...``); made without walking more of the value than it shows.
+
+    >>> excerpt("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+    >>> excerpt([[["deep"]]] * 100)
+    "[[['deep']], [['deep']], [['deep']], [['deep']], ...]"
+    >>> excerpt(10**5000)
+    'a whole number of about 5000 digits'
+    """
+    if isinstance(value, int) and abs(value) >= 10**30:  # str() refuses over 4,300 digits
+        return f"a whole number of about {round(value.bit_length() * math.log10(2))} digits"
+    text = _REPR.repr(value)
+    return text if len(text) <= 100 else f"{text[:97]}..."
 
 
 @dataclass(frozen=True)

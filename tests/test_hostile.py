@@ -1,0 +1,252 @@
+"""Hostile and broken input (issue 18): nothing is written outside its target, nothing is lost
+or mixed silently, and no user mistake ends in a traceback. Each test is one case a user met."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gtkit import (
+    GtkitError,
+    LabelingJobClient,
+    OutputError,
+    OverwriteError,
+    read_manifest,
+    write_export,
+)
+from gtkit._cli import main
+
+BUCKET = "job-bucket"
+
+
+class _Jobs:
+    """A SageMaker client that knows one finished job writing under s3://job-bucket/out/."""
+
+    def describe_labeling_job(self, LabelingJobName: str) -> dict[str, Any]:  # noqa: N803
+        return {
+            "LabelingJobName": LabelingJobName,
+            "LabelingJobStatus": "Completed",
+            "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/out"},
+            "HumanTaskConfig": {"NumberOfHumanWorkersPerDataObject": 1},
+            "LabelCounters": {},
+        }
+
+
+@pytest.fixture
+def job_bucket() -> Iterator[Any]:
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3
+
+
+def _client(s3: Any) -> LabelingJobClient:
+    return LabelingJobClient(sagemaker=_Jobs(), s3=s3, iam=boto3.client("iam"))  # type: ignore[arg-type]
+
+
+def _put(s3: Any, keys: dict[str, bytes]) -> None:
+    for key, body in keys.items():
+        s3.put_object(Bucket=BUCKET, Key=f"out/j/{key}", Body=body)
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+MANIFEST = b'{"source-ref": "s3://b/a.jpg"}\n'
+
+
+# ---------------------------------------------------------------------- job download
+@pytest.mark.parametrize("hostile", ["../../escaped", "..//escaped", "/abs/escaped", "a/../../x"])
+def test_download_refuses_keys_that_leave_the_folder_and_writes_nothing(
+    job_bucket: Any, tmp_path: Path, hostile: str
+) -> None:
+    _put(job_bucket, {"manifests/output/output.manifest": MANIFEST, hostile: b"import os\n"})
+    with pytest.raises(OutputError, match=r"cannot be saved inside .*nothing was written") as e:
+        _client(job_bucket).download("j", tmp_path / "dl")
+    assert repr(f"out/j/{hostile}") in str(e.value)
+    assert _files(tmp_path) == []  # neither the escaped file nor any other
+    assert not any(tmp_path.parent.rglob("escaped"))
+
+
+def test_download_through_the_cli_lists_every_bad_key_and_exits_2(
+    job_bucket: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _put(job_bucket, {"ok.json": b"{}", "../x": b"", "a//b": b"", "nul\0": b""})
+    client = _client(job_bucket)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gtkit._client.LabelingJobClient", lambda **_: client)
+        assert main(["job", "download", "j", "--out", str(tmp_path / "dl")]) == 2
+    err = capsys.readouterr().err
+    assert "3 key(s) cannot be saved" in err and "Traceback" not in err
+    assert "'..' leaves the folder" in err and "an empty part" in err and "a NUL byte" in err
+    assert not (tmp_path / "dl").exists()
+
+
+def test_folder_markers_are_skipped_and_the_download_completes(
+    job_bucket: Any, tmp_path: Path
+) -> None:
+    _put(
+        job_bucket,
+        {"": b"", "manifests/": b"", "manifests/output/": b"",
+         "manifests/output/output.manifest": MANIFEST, "annotations/x.json": b"{}"},
+    )  # fmt: skip
+    folder = _client(job_bucket).download("j", tmp_path / "dl")
+    assert _files(folder) == [
+        ".gtkit.json", "annotations/x.json", "describe.json", "manifests/output/output.manifest",
+    ]  # fmt: skip
+    assert len(read_manifest(folder / "manifests/output/output.manifest").objects) == 1
+
+
+def test_a_key_that_is_also_a_folder_is_named_not_a_crash_half_way(
+    job_bucket: Any, tmp_path: Path
+) -> None:
+    _put(job_bucket, {"manifests": b"x", "manifests/output/output.manifest": MANIFEST})
+    with pytest.raises(OutputError, match="'out/j/manifests': is both a file and the folder"):
+        _client(job_bucket).download("j", tmp_path / "dl")
+    assert not (tmp_path / "dl").exists()
+
+
+def test_download_replaces_an_earlier_download_whole_and_nothing_else(
+    job_bucket: Any, tmp_path: Path
+) -> None:
+    _put(job_bucket, {"manifests/output/output.manifest": MANIFEST, "old.json": b"{}"})
+    client = _client(job_bucket)
+    folder = client.download("j", tmp_path / "dl")
+    with pytest.raises(OverwriteError, match="earlier gtkit download"):
+        client.download("j", folder)
+    job_bucket.delete_object(Bucket=BUCKET, Key="out/j/old.json")
+    client.download("j", folder, overwrite=True)
+    assert "old.json" not in _files(folder)  # replaced whole, not merged
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(OverwriteError, match="not a folder gtkit wrote"):
+        client.download("j", mine, overwrite=True)
+    assert _files(mine) == ["notes.txt"]
+
+
+def test_an_interrupted_download_leaves_no_folder(job_bucket: Any, tmp_path: Path) -> None:
+    _put(job_bucket, {f"annotations/{n}.json": b"{}" for n in range(5)})
+    client = _client(job_bucket)
+    calls = 0
+    real = job_bucket.download_fileobj
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        real(*args, **kwargs)
+
+    job_bucket.download_fileobj = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        client.download("j", tmp_path / "dl")
+    assert list(tmp_path.iterdir()) == []  # no folder, and no temporary one left behind
+
+
+# ---------------------------------------------------------------------- exports
+def _box_line(source: str, classes: dict[str, str], size: bool = True) -> str:
+    boxes = [{"class_id": int(c), "left": 1, "top": 2, "width": 3, "height": 4} for c in classes]
+    label: dict[str, Any] = {"annotations": boxes}
+    if size:
+        label["image_size"] = [{"width": 10, "height": 10, "depth": 3}]
+    meta = {"class-map": classes, "type": "groundtruth/object-detection", "human-annotated": "yes",
+            "objects": [{"confidence": 0.9} for _ in classes]}  # fmt: skip
+    return json.dumps({"source-ref": source, "b": label, "b-metadata": meta}) + "\n"
+
+
+def _manifest(tmp_path: Path, name: str, *lines: str) -> Path:
+    path = tmp_path / name
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def test_a_second_export_never_remaps_the_first_jobs_classes(tmp_path: Path) -> None:
+    first = _manifest(tmp_path, "a.manifest", _box_line("s3://b/cat.jpg", {"0": "cat"}))
+    second = _manifest(tmp_path, "b.manifest", _box_line("s3://b/scan.jpg", {"0": "tumor"}))
+    folder = write_export(read_manifest(first), "yolo", tmp_path / "yolo")
+    with pytest.raises(OverwriteError, match="earlier gtkit download or export"):
+        write_export(read_manifest(second), "yolo", folder)
+    assert (folder / "classes.txt").read_text() == "cat\n"  # untouched
+    write_export(read_manifest(second), "yolo", folder, overwrite=True)
+    assert (folder / "classes.txt").read_text() == "tumor\n"
+    assert "cat.txt" not in _files(folder)  # replaced whole, never mixed
+
+
+def test_an_export_never_writes_into_a_folder_of_other_files(tmp_path: Path) -> None:
+    path = _manifest(tmp_path, "a.manifest", _box_line("s3://b/cat.jpg", {"0": "cat"}))
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "classes.txt").write_text("dog\n")  # made by someone else
+    with pytest.raises(OverwriteError, match="not a folder gtkit wrote"):
+        write_export(read_manifest(path), "yolo", tmp_path / "labels", overwrite=True)
+    assert (tmp_path / "labels" / "classes.txt").read_text() == "dog\n"
+
+
+@pytest.mark.parametrize("name", ["cat\ndog", "a\rb", "x\u2028y", "  ", "nul\0"])
+def test_class_names_that_would_shift_yolo_indices_are_refused(tmp_path: Path, name: str) -> None:
+    path = _manifest(tmp_path, "a.manifest", _box_line("s3://b/a.jpg", {"0": "bird", "1": name}))
+    for fmt in ("yolo", "voc"):
+        with pytest.raises(GtkitError, match=r"class 1 \(.*\): a (blank name|line break)"):
+            write_export(read_manifest(path), fmt, tmp_path / fmt)
+        assert not (tmp_path / fmt).exists()
+    coco = write_export(read_manifest(path), "coco", tmp_path / "c.json")  # JSON holds any name
+    assert json.loads(coco.read_text())["categories"][1]["name"] == name
+
+
+def test_export_names_stay_inside_the_folder_and_apart(tmp_path: Path) -> None:
+    sources = [
+        "s3://b/../../../escaped.jpg", "s3://b/a/./../b.jpg", "s3://b/nul\0.jpg",
+        "s3://b/classes.jpg", "s3://b/line\nbreak.jpg", "s3://b/a.txt/c.jpg", "s3://b/d/c.jpg",
+        "s3://b/a.jpg", "/abs/x.jpg", "s3://b/" + "y" * 300 + ".jpg", "s3://b/.gtkit.jpg",
+    ]  # fmt: skip
+    path = _manifest(tmp_path, "a.manifest", *(_box_line(s, {"0": "o"}) for s in sources))
+    yolo = write_export(read_manifest(path), "yolo", tmp_path / "out" / "yolo")
+    files = _files(yolo)
+    assert (yolo / "classes.txt").read_text() == "o\n"  # no image's labels in its place
+    assert len(files) == len(sources) + 2  # classes.txt and .gtkit.json
+    assert _files(tmp_path / "out") == [f"yolo/{f}" for f in files]  # nothing outside
+    assert all("\0" not in f and "\n" not in f for f in files)
+    for f in files:
+        if f not in ("classes.txt", ".gtkit.json"):
+            assert (yolo / f).read_text() == "0 0.250000 0.400000 0.300000 0.400000\n", f
+    voc = write_export(read_manifest(path), "voc", tmp_path / "out" / "voc")
+    assert len(_files(voc)) == len(sources) + 1
+
+
+def test_an_interrupted_export_leaves_no_folder(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a large YOLO export: nothing at --out, nothing half-written."""
+    lines = (_box_line(f"s3://b/{n}.jpg", {"0": "bird"}) for n in range(20000))
+    path = _manifest(tmp_path, "big.manifest", *lines)
+    out = tmp_path / "yolo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gtkit", "export", str(path), "--format", "yolo", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(tmp_path.glob(".yolo.partial-*/*.txt")):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert not out.exists() and not list(tmp_path.glob(".yolo.*"))
+
+
+def test_yolo_refuses_boxes_without_an_image_size_before_writing(tmp_path: Path) -> None:
+    path = _manifest(
+        tmp_path, "a.manifest", _box_line("s3://b/a.jpg", {"0": "o"}),
+        _box_line("s3://b/b.jpg", {"0": "o"}, size=False),
+    )  # fmt: skip
+    with pytest.raises(GtkitError, match=r"b\.jpg' and 0 more image.*no image_size"):
+        write_export(read_manifest(path), "yolo", tmp_path / "yolo")
+    assert not (tmp_path / "yolo").exists()
