@@ -155,14 +155,14 @@ def _assign_iterations(objects: pd.DataFrame, evidence: Evidence) -> None:
         first = first[first["source"].notna()]
         named = evidence.by_source.merge(first, on="source", how="inner")
         by_index = pd.concat([by_index, named[["index", "iteration"]]], ignore_index=True)
-    if not len(by_index):
-        return
     index = objects["index"].to_numpy(dtype=np.int64)
-    size = int(max(index.max(initial=-1), by_index["index"].max()) + 1)
+    size = int(index.max(initial=-1)) + 1
+    ids = by_index["index"].to_numpy(np.int64)
+    mine = (ids >= 0) & (ids < size)  # evidence of objects the manifest has not is no evidence
+    if not mine.any():
+        return
     earliest = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(
-        earliest, by_index["index"].to_numpy(np.int64), by_index["iteration"].to_numpy(np.int64)
-    )
+    np.minimum.at(earliest, ids[mine], by_index["iteration"].to_numpy(np.int64)[mine])
     found = earliest[index]
     known = found != np.iinfo(np.int64).max
     objects["iteration"] = pd.arrays.IntegerArray(np.where(known, found, 0), ~known)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from moto import mock_aws
 
@@ -22,6 +23,7 @@ from gtkit import (
     OutputError,
     OverwriteError,
     read_manifest,
+    read_output,
     write_export,
 )
 from gtkit._cli import main
@@ -250,3 +252,111 @@ def test_yolo_refuses_boxes_without_an_image_size_before_writing(tmp_path: Path)
     with pytest.raises(GtkitError, match=r"b\.jpg' and 0 more image.*no image_size"):
         write_export(read_manifest(path), "yolo", tmp_path / "yolo")
     assert not (tmp_path / "yolo").exists()
+
+
+# ---------------------------------------------------------------------- output trees
+_LINE = {"source-ref": "s3://b/a.jpg", "x": 1,
+         "x-metadata": {"type": "groundtruth/image-classification", "human-annotated": "yes",
+                        "class-name": "c"}}  # fmt: skip
+
+
+def _tree(tmp_path: Path, objects: int = 2) -> Path:
+    job = tmp_path / "job"
+    (job / "manifests/output").mkdir(parents=True)
+    lines = [{**_LINE, "source-ref": f"s3://b/{n}.jpg"} for n in range(objects)]
+    (job / "manifests/output/output.manifest").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines)
+    )
+    return job
+
+
+def _write(path: Path, content: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+
+
+def test_an_answer_that_is_not_an_object_is_one_problem_and_the_rest_is_read(
+    tmp_path: Path,
+) -> None:
+    job = _tree(tmp_path)
+    responses = job / "annotations/worker-response/iteration-1"
+    answer = {"workerId": "w1", "answerContent": {"a": 1}, "timeSpentInSeconds": 3.5}
+    _write(responses / "0/t.json", json.dumps({"answers": ["oops", answer, None]}))
+    _write(responses / "1/t.json", json.dumps({"answers": [{**answer, "workerId": "w2"}]}))
+    with pytest.raises(OutputError, match=r"iteration-1/0/t\.json: element 1: an answer that"):
+        _ = read_output(job).worker_answers
+    out = read_output(job, lenient=True)
+    answers = out.worker_answers
+    assert answers["worker"].tolist() == ["w1", "w2"]  # the good one beside it, and the next file
+    assert answers["seconds"].tolist() == [3.5, 3.5]
+    assert [(p.where.rsplit("/", 2)[-2:], p.message.split(":")[0]) for p in out.problems] == [
+        (["0", "t.json"], "element 1"), (["0", "t.json"], "element 3"),
+    ]  # fmt: skip
+
+
+def test_files_and_values_of_the_wrong_shape_are_problems_of_their_own(tmp_path: Path) -> None:
+    job = _tree(tmp_path)
+    responses = job / "annotations/worker-response/iteration-1"
+    _write(responses / "0/a.json", "{broken")
+    _write(responses / "0/b.json", b'{"answers": "\xff"}')
+    _write(responses / "0/c.json", "[1, 2]")
+    _write(responses / "0/d.json", json.dumps({"answers": {"workerId": "w"}}))
+    _write(responses / "1/[glob].json", json.dumps(
+        {"answers": [{"workerId": "w", "timeSpentInSeconds": "slow",
+                      "submissionTime": "2019-13-45T00:00:00Z", "answerContent": {}}]}))  # fmt: skip
+    out = read_output(job, lenient=True)
+    answers = out.worker_answers
+    assert answers["worker"].tolist() == ["w"] and answers["index"].tolist() == [1]
+    assert answers["seconds"].isna().all() and answers["submitted"].isna().all()
+    messages = {(p.where.rsplit("/", 1)[-1], p.message, p.kind) for p in out.problems}
+    assert messages == {
+        ("a.json", "not a JSON document in UTF-8; skipped", "skipped"),
+        ("b.json", "not a JSON document in UTF-8; skipped", "skipped"),
+        ("c.json", "a JSON array, not object; skipped", "skipped"),
+        ("d.json", "no 'answers' list; skipped", "skipped"),
+        ("[glob].json", "element 1: timeSpentInSeconds is not a number; read as unknown", "value"),
+        ("[glob].json", "element 1: submissionTime is not a time; read as unknown", "value"),
+    }
+
+
+def test_numbers_no_table_can_hold_and_digits_that_are_not_ascii_are_skipped(
+    tmp_path: Path,
+) -> None:
+    job = _tree(tmp_path)
+    responses = job / "annotations/worker-response"
+    answer = json.dumps({"answers": [{"workerId": "w", "answerContent": {}}]})
+    _write(responses / "iteration-²/0/t.json", answer)
+    _write(responses / "iteration-99999999999999999999/0/t.json", answer)
+    _write(responses / "iteration-2/99999999999999999999999/t.json", answer)
+    _write(responses / "iteration-3/999999999999999999/t.json", answer)  # fits, no such object
+    _write(responses / "iteration-4/1/t.json", answer)
+    auto = job / "activelearning/job/²/annotation-output/auto_annotator_output.txt"
+    _write(auto, '² {"x": 1}\n99999999999999999999999 {"x": 1}\n')
+    _write(job / "activelearning/job/7/out/auto_annotator_output.txt", b"\xff\xfe 0 {}\n")
+    out = read_output(job, lenient=True)
+    assert out.objects["iteration"].tolist() == [pd.NA, 4]
+    assert len(out.worker_answers) == 2  # iteration-3's and iteration-4's
+    wheres = sorted(p.where.split("job/", 1)[-1] for p in out.problems)
+    assert any("iteration-²" in w for w in wheres) and any("iteration-9999" in w for w in wheres)
+    assert any(w.endswith("99999999999999999999999") for w in wheres)
+    assert any(p.message == "not UTF-8 text; skipped" for p in out.problems)
+    with pytest.raises(OutputError):
+        _ = read_output(job).objects
+
+
+def test_a_tree_of_many_broken_files_lists_a_bounded_number_of_problems(tmp_path: Path) -> None:
+    job = _tree(tmp_path)
+    responses = job / "annotations/worker-response"
+    for n in range(300):
+        _write(responses / f"junk-{n}/t.json", "{}")
+        _write(responses / f"iteration-1/0/{n}.json", "not json")
+    out = read_output(job, lenient=True)
+    _ = out.worker_answers
+    problems = out.problems
+    assert len(problems) <= 2 * 50 + 4
+    more = [p for p in problems if p.message.startswith("and ")]
+    # 300 folders that are no iteration (evidence), their 300 files and 300 broken files (answers)
+    assert sum(int(p.message.split()[1]) for p in more) + len(problems) - len(more) == 900
