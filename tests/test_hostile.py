@@ -360,3 +360,31 @@ def test_a_tree_of_many_broken_files_lists_a_bounded_number_of_problems(tmp_path
     more = [p for p in problems if p.message.startswith("and ")]
     # 300 folders that are no iteration (evidence), their 300 files and 300 broken files (answers)
     assert sum(int(p.message.split()[1]) for p in more) + len(problems) - len(more) == 900
+
+
+# ---------------------------------------------------------------------- describe.json
+@pytest.mark.parametrize(
+    ("human", "said"),
+    [
+        ({"NumberOfHumanWorkersPerDataObject": None}, "NumberOfHumanWorkersPerDataObject is None"),
+        ({"NumberOfHumanWorkersPerDataObject": "5"}, "NumberOfHumanWorkersPerDataObject is '5'"),
+        ({"NumberOfHumanWorkersPerDataObject": 2.5}, "NumberOfHumanWorkersPerDataObject is 2.5"),
+        ({"NumberOfHumanWorkersPerDataObject": 0}, "NumberOfHumanWorkersPerDataObject is 0"),
+        ({"NumberOfHumanWorkersPerDataObject": 3,
+          "PublicWorkforceTaskPrice": {"AmountInUsd": {"Cents": "3"}}}, "Cents is '3'"),
+        ({"NumberOfHumanWorkersPerDataObject": 3,
+          "PublicWorkforceTaskPrice": {"AmountInUsd": ["x" * 5000]}}, "AmountInUsd"),
+        ({"NumberOfHumanWorkersPerDataObject": 3, "PublicWorkforceTaskPrice": 7},
+         "PublicWorkforceTaskPrice is 7"),
+        ("workers: 3", "HumanTaskConfig is 'workers: 3'; expected an object"),
+    ],
+)  # fmt: skip
+def test_a_describe_json_of_the_wrong_shape_is_named_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], human: Any, said: str
+) -> None:
+    job = _tree(tmp_path)
+    (job / "describe.json").write_text(json.dumps({"HumanTaskConfig": human}))
+    assert main(["analyze", str(job)]) == 2
+    err = capsys.readouterr().err
+    assert "describe.json" in err and said in err and "Traceback" not in err
+    assert len(err) < 400  # an excerpt of the value, never its whole repr
