@@ -749,13 +749,16 @@ def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) ->
     maps = rows.column("class_map").combine_chunks()
     offsets = np.asarray(maps.offsets, dtype=np.int64)
     starts = offsets - offsets[0]
-    keys = maps.keys
-    plain = pc.match_substring_regex(keys, r"^(0|-?[1-9][0-9]{0,15})$")
-    key = np.where(
+    # Keys repeat (a job has few classes): each distinct key is read once, as a number.
+    keys = pc.dictionary_encode(maps.keys)
+    distinct = keys.dictionary
+    plain = pc.match_substring_regex(distinct, r"^(0|-?[1-9][0-9]{0,15})$")
+    numbers = np.where(
         plain.to_numpy(zero_copy_only=False),
-        pc.cast(pc.if_else(plain, keys, "0"), pa.float64()).to_numpy(zero_copy_only=False),
+        pc.cast(pc.if_else(plain, distinct, "0"), pa.float64()).to_numpy(zero_copy_only=False),
         np.nan,
     )
+    key = numbers[keys.indices.to_numpy()] if len(keys) else np.zeros(0)
     first, count = starts[owner], starts[owner + 1] - starts[owner]
     found = np.full(len(owner), -1, dtype=np.int64)
     pending = np.flatnonzero((class_ids == np.trunc(class_ids)) & (count > 0))
