@@ -24,6 +24,7 @@ from gtkit import (
     OverwriteError,
     read_manifest,
     read_output,
+    read_references,
     write_export,
 )
 from gtkit._cli import main
@@ -388,3 +389,67 @@ def test_a_describe_json_of_the_wrong_shape_is_named_not_a_traceback(
     err = capsys.readouterr().err
     assert "describe.json" in err and said in err and "Traceback" not in err
     assert len(err) < 400  # an excerpt of the value, never its whole repr
+
+
+# ---------------------------------------------------------------------- values of lines and rows
+def _dated(date: str, n: int) -> str:
+    meta = {"type": "groundtruth/image-classification", "human-annotated": "yes",
+            "class-name": "c", "creation-date": date}  # fmt: skip
+    return json.dumps({"source-ref": f"s3://b/{n}.jpg", "x": 1, "x-metadata": meta}) + "\n"
+
+
+def test_a_javascript_date_of_no_day_is_a_problem_on_its_line_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dates = ["Mon Aug 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)",
+             "Mon Aug 44 2022 13:52:52 GMT-0700 (Pacific Daylight Time)",
+             "Mon Foo 22 2022 13:52:52 GMT-0700 (Pacific Daylight Time)"]  # fmt: skip
+    path = _manifest(tmp_path, "js.manifest", *(_dated(d, n) for n, d in enumerate(dates)))
+    with pytest.raises(OutputError, match=r"js\.manifest:2: .*Aug 44.* is not a date"):
+        _ = read_manifest(path).objects
+    out = read_manifest(path, lenient=True)
+    got = out.objects["creation_date"]
+    assert got[0] == pd.Timestamp("2022-08-22T20:52:52Z") and got[1:].isna().all()
+    assert [(p.where, p.kind) for p in out.problems] == [
+        (f"{path}:2", "value"), (f"{path}:3", "value"),
+    ]  # fmt: skip
+    assert main(["analyze", str(path), "--lenient"]) == 0
+    assert main(["analyze", str(path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_dates_outside_pandas_nanosecond_range_read_alike_wherever_they_stand(
+    tmp_path: Path,
+) -> None:
+    """Years before 1677 and after 2262 read as dates, whatever other dates share the file."""
+    rare = ["1500-06-01T00:00:00", "2500-06-01T00:00:00Z", "Wed Jan 01 1000 00:00:00 GMT+0000"]
+    usual = [_dated("2020-01-01T00:00:00", n) for n in range(50)]
+    alone = _manifest(tmp_path, "alone.manifest", *(_dated(d, n) for n, d in enumerate(rare)))
+    mixed = _manifest(
+        tmp_path, "mixed.manifest", *usual, *(_dated(d, n) for n, d in enumerate(rare)), *usual
+    )
+    expected = [pd.Timestamp("1500-06-01", tz="UTC"), pd.Timestamp("2500-06-01", tz="UTC"),
+                pd.Timestamp("1000-01-01", tz="UTC")]  # fmt: skip
+    assert read_manifest(alone).objects["creation_date"].tolist() == expected
+    assert read_manifest(mixed).objects["creation_date"][50:53].tolist() == expected
+
+
+def test_a_cub_row_of_the_wrong_field_count_names_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "images.txt").write_text("1 001.Bird/a.jpg\n2 001.Bird/b.jpg extra\n")
+    (tmp_path / "bounding_boxes.txt").write_text("1 1 2 3 4\n")
+    with pytest.raises(GtkitError, match=r"images\.txt:2: Expected Number of Columns: 2 Found: 3"):
+        read_references(tmp_path)
+    (tmp_path / "images.txt").write_text("1 001.Bird/a.jpg\n2 001.Bird/b.jpg\n")
+    (tmp_path / "bounding_boxes.txt").write_text("1 1 2 3 4\n2 1 2 3 4 5\n")
+    with pytest.raises(GtkitError, match=r"bounding_boxes\.txt:2: .*Found: 6"):
+        read_references(tmp_path)
+
+
+def test_an_open_images_row_with_one_comma_too_many_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "boxes.csv"
+    path.write_text(
+        "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax\n"
+        "a,x,cat,1,0.1,0.2,0.3,0.4\nb,x,cat,1,0.1,,0.2,0.3,0.4\n"
+    )
+    with pytest.raises(GtkitError, match=r"boxes\.csv:3: Expected Number of Columns: 8 Found: 9"):
+        read_references(path)
