@@ -4,7 +4,8 @@ Every error gtkit raises for a user's mistake derives from :class:`GtkitError`, 
 can catch them all and the CLI can print them without a traceback::
 
     GtkitError
-    ├── SpecError            a job spec breaks a service rule (all problems at once)
+    ├── SpecError            a job spec breaks a service rule (all problems at once), or
+    │                        its config file is not data gtkit reads (one line)
     │   └── UnknownRegionError   a region Ground Truth does not serve
     ├── ManifestError        an input manifest is malformed (file and line of every problem)
     ├── OutputError          a job's output could not be read (file and line)
@@ -95,20 +96,23 @@ class GtkitError(Exception):
 class _ProblemsError(GtkitError):
     """An error that carries every problem found, so users fix them all in one go."""
 
-    def __init__(self, problems: Iterable[Problem], *, heading: str) -> None:
+    def __init__(self, problems: Iterable[Problem], *, heading: str | None) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
+        if heading is None:  # one line
+            super().__init__("; ".join(str(p) for p in self.problems))
+            return
         lines = [heading] + [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 
 class SpecError(_ProblemsError):
-    """A labeling-job spec breaks one or more rules the service enforces."""
+    """A labeling-job spec breaks one or more rules the service enforces; or, ``one_line``,
+    its config file could not be read as data (the problem names the file and line)."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, one_line: bool = False) -> None:
         n = len(problems)
-        super().__init__(
-            problems, heading=f"invalid labeling-job spec ({n} problem{'s' * (n != 1)}):"
-        )
+        heading = f"invalid labeling-job spec ({n} problem{'s' * (n != 1)}):"
+        super().__init__(problems, heading=None if one_line else heading)
 
 
 class UnknownRegionError(SpecError):

@@ -453,3 +453,93 @@ def test_an_open_images_row_with_one_comma_too_many_is_an_error_naming_it(tmp_pa
     )
     with pytest.raises(GtkitError, match=r"boxes\.csv:3: Expected Number of Columns: 8 Found: 9"):
         read_references(path)
+
+
+# ---------------------------------------------------------------------- job configs
+_CONFIG = (
+    "name: birds\ntask: bounding-box\nregion: us-east-1\nmanifest: s3://bucket-a/in.manifest\n"
+    "output: s3://bucket-a/out\nrole_arn: arn:aws:iam::123456789012:role/GT\nlabels: [bird]\n"
+    "task_price: 0.036\n"
+)
+#: Nine lists of nine of the one before: 9**9 strings once the aliases are expanded.
+_LAUGHS = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"l{n + 1}: &l{n + 1} [{', '.join([f'*l{n}'] * 9)}]\n" for n in range(8)
+)
+
+
+def _plan(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str | bytes) -> str:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    assert main(["job", "plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"gtkit: error: {path}"), err  # one line
+    return err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("title-bomb.yaml", _LAUGHS + _CONFIG + "title: *l8\n", ":5: stands for more than"),
+        ("tags-bomb.yaml", _LAUGHS + _CONFIG + "tags: {k: *l8}\n", ":5: stands for more than"),
+        ("itself.yaml", _CONFIG + "keywords: &k [a, *k]\n", ":9: an alias (*name) inside"),
+        ("alias-depth.yaml", "a0: &a0 [[[[[[[[[[1]]]]]]]]]]\n" + "".join(
+            f"a{n + 1}: &a{n + 1} [[[[[[[[[[*a{n}]]]]]]]]]]\n" for n in range(4)) + _CONFIG,
+         "nested more than 32 deep"),
+        ("twice.yaml", _CONFIG + "task: semantic-segmentation\n",
+         ":9: key 'task' given twice (first on line 2)"),
+        ("twice.json", '{"name": "a", "task": "x", "name": "b"}', "key 'name' given twice"),
+        ("digits.yaml", _CONFIG + "workers: " + "9" * 5000 + "\n",
+         ":9: a whole number of 5000 digits; at most 30"),
+        ("digits.json", '{"workers": ' + "9" * 5000 + "}", "a whole number of 5000 digits"),
+        ("nan.json", '{"task_price": NaN}', "NaN is not a JSON number"),
+        ("deep.yaml", _CONFIG + "title: " + "[" * 100_000 + "]" * 100_000 + "\n",
+         "larger than 65536 bytes"),
+        ("deep-small.yaml", _CONFIG + "title: " + "[" * 30_000 + "]" * 30_000 + "\n",
+         ":9: nested more than 32 deep"),
+        ("deep-braces.yaml", _CONFIG + "title: " + "{a: " * 10_000 + "1" + "}" * 10_000,
+         ":9: nested more than 32 deep"),
+        ("deep-block.yaml", _CONFIG + "tags:\n" + "".join(
+            "  " * n + f"k{n}:\n" for n in range(100)), "nested more than 32 deep"),
+        ("deep.json", '{"title": ' + "[" * 30_000 + "]" * 30_000 + "}", "nested more than 32"),
+        ("latin-1.yaml", (_CONFIG + "title: café\n").encode("latin-1"),
+         ":9: not UTF-8 text (byte 0xe9)"),
+        ("nul.yaml", b"name: a\0b\n", ":1: not valid YAML: character U+0000 is not allowed"),
+        ("broken.yaml", _CONFIG + "title: [open\n", ":10: not valid YAML: expected ',' or ']'"),
+        ("list.yaml", "- name\n- task\n", "expected a mapping of spec fields"),
+    ],
+)  # fmt: skip
+def test_a_hostile_config_is_one_line_of_error_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str | bytes, said: str
+) -> None:
+    assert said in _plan(tmp_path, capsys, name, text)
+
+
+def test_a_config_value_in_a_message_is_an_excerpt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text(_CONFIG + "workers: " + "x" * 50_000 + "\n" + "y" * 1000 + ": 1\n")
+    assert main(["job", "plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "workers: 'xxxx" in err and "xxx...xxx" in err and "xxx': expected a whole number" in err
+    assert "yyy...yyy" in err and "yyy': unknown field" in err and len(err) < 1500
+
+
+def test_a_config_of_yaml_dates_and_merge_keys_still_reads(tmp_path: Path) -> None:
+    """What YAML gives beyond plain data is kept where harmless: merge keys; a date, even
+    one of no day, is its text."""
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "base: &base {labels: [bird], workers: 3}\n" + _CONFIG.replace("labels: [bird]\n", "")
+        + "title: 2020-13-45\ndescription: 2020-01-02\n"
+    )  # fmt: skip
+    from gtkit._config import read_config
+
+    data = read_config(path)
+    assert data["title"] == "2020-13-45" and data["description"] == "2020-01-02"
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n")
+    assert read_config(merged)["other"] == {"x": 3, "y": 2}
