@@ -351,9 +351,16 @@ _BATCH_LINES = 1 << 17
 
 
 def read_label_tables(
-    path: str, con: duckdb.DuckDBPyConnection, *, name: str, lenient: bool, max_problems: int = 50
+    path: str,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    name: str,
+    lenient: bool,
+    details: bool = True,
+    max_problems: int = 50,
 ) -> LabelTables:
-    """Read the manifest at the local ``path`` (named ``name`` in messages) into tables."""
+    """Read the manifest at the local ``path`` (named ``name`` in messages) into tables;
+    without ``details``, only what labels are (see :data:`_DETAILS`: for reference labels)."""
     problems: list[Problem] = []
     try:
         layout = _discover(con, path)
@@ -361,7 +368,7 @@ def read_label_tables(
         parts = None
         if not layout.unreadable:
             try:
-                parts = _read(con, path, layout, rejected=None)
+                parts = _read(con, path, layout, rejected=None, details=details)
             except EngineError:
                 parts = None  # some line has a value of the wrong type: find which below
         if parts is None:
@@ -369,7 +376,7 @@ def read_label_tables(
             rejected, problems = _described(path, rejected, line_of, layout, name, max_problems)
             if len(rejected) and not lenient:
                 raise OutputError(_many(f"{name}: lines the reader cannot take", problems))
-            parts = _read(con, path, layout, rejected=rejected)
+            parts = _read(con, path, layout, rejected=rejected, details=details)
     except EngineError as exc:
         raise OutputError(f"{name}: cannot read as JSON Lines ({_first_line(exc)})") from None
     bad_dates = [_problem(name, line_of, r, m, "value") for r, m in parts.bad_dates]
@@ -469,11 +476,16 @@ def _owned(table: pa.Table) -> pa.Table:
 
 
 def _read(
-    con: duckdb.DuckDBPyConnection, path: str, layout: _Layout, *, rejected: np.ndarray | None
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    layout: _Layout,
+    *,
+    rejected: np.ndarray | None,
+    details: bool = True,
 ) -> _Parts:
     """Every line's label rows, a batch at a time (``rejected``: records read as nulls and
     left out, reading leniently; None: a line the engine rejects is an error)."""
-    query = _rows_sql(layout, tolerate=rejected is not None)
+    query = _rows_sql(layout, tolerate=rejected is not None, details=details)
     reader = batches(con, query, [path], _BATCH_LINES)
     parts = _Parts()
     read = 0
@@ -587,12 +599,12 @@ def _classes(a: _Attribute) -> str:
     colors = _field(a, "internal-color-map", "color-map")
     class_map = _field(a, "class-map", "class_map")
     entities = f"json_transform({v} -> '$.annotations.entities', '[{{\"label\": \"VARCHAR\"}}]')"
-    confidences = f"list_transform({m}.entities, lambda e: e.confidence)"
+    confidences = f"list_transform({m}.entities, lambda e: (e).confidence)"
     number = f"TRY_CAST(json_extract_string({v}, '$') AS DOUBLE)"
     return f"""CASE
         WHEN {colors} IS NOT NULL THEN list_transform(map_entries({colors}), lambda e:
-            {{'class_id': TRY_CAST(e.key AS BIGINT), 'class_name': e.value."class-name",
-              'confidence': e.value.confidence}})
+            {{'class_id': TRY_CAST((e).key AS BIGINT), 'class_name': (e).value."class-name",
+              'confidence': (e).value.confidence}})
         WHEN json_type({v}, '$.annotations') = 'OBJECT' THEN
             list_transform(range(1, len({entities}) + 1), lambda i:
                 {{'class_id': -1, 'class_name': {entities}[i].label,
@@ -606,7 +618,7 @@ def _classes(a: _Attribute) -> str:
         WHEN json_type({v}) = 'VARCHAR' AND ({_text(a.name)} LIKE '%-ref'
              OR starts_with(json_extract_string({v}, '$'), 's3://')) THEN
             list_transform(map_entries({class_map}), lambda e:
-                {{'class_id': TRY_CAST(e.key AS BIGINT), 'class_name': e.value,
+                {{'class_id': TRY_CAST((e).key AS BIGINT), 'class_name': (e).value,
                   'confidence': NULL::DOUBLE}})
         WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
              OR {m}."class-name" IS NOT NULL THEN
@@ -615,7 +627,15 @@ def _classes(a: _Attribute) -> str:
         END"""
 
 
-def _label_columns(a: _Attribute) -> dict[str, str]:
+def _label_columns(a: _Attribute, details: bool = True) -> dict[str, str]:
+    """:func:`_all_label_columns`, those of :data:`_DETAILS` null without ``details``."""
+    columns = _all_label_columns(a)
+    if not details:
+        columns.update({k: f"NULL::{_ROW_TYPES[k]}" for k in _DETAILS})
+    return columns
+
+
+def _all_label_columns(a: _Attribute) -> dict[str, str]:
     """SQL for each column of a label row of ``a`` (see :data:`_ROW_TYPES`): per-line values,
     raw (:func:`_rows_sql` makes them what the tables hold), and the lists that become rows
     of other tables."""
@@ -634,7 +654,7 @@ def _label_columns(a: _Attribute) -> dict[str, str]:
         colors = _field(a, "internal-color-map", "color-map")
         columns["confidence"] = (
             f"COALESCE({m}.confidence, "
-            f"list_avg(list_transform(map_values({colors}), lambda e: e.confidence)))"
+            f"list_avg(list_transform(map_values({colors}), lambda e: (e).confidence)))"
         )
         columns["value"] = (
             f"CASE WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN NULL "
@@ -663,19 +683,27 @@ def _label_columns(a: _Attribute) -> dict[str, str]:
     return columns
 
 
-def _rows_sql(layout: _Layout, *, tolerate: bool) -> str:
+#: What a label row says beyond its labels: left null where only the labels are wanted (a
+#: manifest read as reference labels).
+_DETAILS = ("type", "human", "date", "job", "value", "adjustment_status", "note")
+
+
+def _rows_sql(layout: _Layout, *, tolerate: bool, details: bool = True) -> str:
     """One row per (line, label attribute), a line with none getting one row too, in the
     file's order: with at most one attribute, a row for each line as the engine reads it (its
-    record number given by its place); with several, their union, ordered."""
+    record number given by its place); with several, their union, ordered. Without
+    ``details``, the columns of :data:`_DETAILS` and ``extra`` are null."""
     source = _source_sql(layout, tolerate=tolerate)
-    common = f'COALESCE("source-ref", "source") AS source, {_extra_sql(layout)} AS extra'
+    extra = _extra_sql(layout) if details else "NULL::VARCHAR"
+    common = f'COALESCE("source-ref", "source") AS source, {extra} AS extra'
     empty = ", ".join(f"NULL::{t} AS {k}" for k, t in _ROW_TYPES.items())
     if len(layout.attributes) <= 1:
         if layout.attributes:
             (a,) = layout.attributes
             labeled = _labeled(a)
             columns = ", ".join(
-                f"CASE WHEN {labeled} THEN {sql} END AS {k}" for k, sql in _label_columns(a).items()
+                f"CASE WHEN {labeled} THEN {sql} END AS {k}"
+                for k, sql in _label_columns(a, details).items()
             )
         else:
             columns = empty
@@ -684,7 +712,7 @@ def _rows_sql(layout: _Layout, *, tolerate: bool) -> str:
     else:
         parts = [
             f"SELECT record, {a.position} AS position, {common}, "
-            + ", ".join(f"{sql} AS {k}" for k, sql in _label_columns(a).items())
+            + ", ".join(f"{sql} AS {k}" for k, sql in _label_columns(a, details).items())
             + f" FROM lines WHERE {_labeled(a)}"
             for a in layout.attributes
         ]
@@ -706,7 +734,8 @@ def _rows_sql(layout: _Layout, *, tolerate: bool) -> str:
                 AS task_type,
             CASE lower(human) WHEN 'yes' THEN true WHEN 'true' THEN true
                               WHEN 'no' THEN false WHEN 'false' THEN false END AS human,
-            confidence, date, {timestamp_sql("date")} AS creation_date,
+            confidence, date, {timestamp_sql("date") if details else "NULL::TIMESTAMP"}
+                AS creation_date,
             CASE WHEN starts_with(job, '{_JOB_PREFIX}') THEN substr(job, {len(_JOB_PREFIX) + 1})
                  ELSE job END AS job_name,
             failure_reason, value, adjustment_status, image_width, image_height, extra,

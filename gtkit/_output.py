@@ -64,7 +64,7 @@ from gtkit._tree import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["JobOutput", "read_manifest", "read_output", "read_seqlabel"]
+__all__ = ["JobOutput", "read_labels_only", "read_manifest", "read_output", "read_seqlabel"]
 
 
 @dataclass
@@ -254,6 +254,18 @@ class JobOutput:
     def for_attribute(self, attribute: str) -> JobOutput:
         """The same output restricted to one label attribute (the files are read once)."""
         return JobOutput(self._reading, attribute)
+
+
+def read_labels_only(path: str | os.PathLike[str]) -> LabelTables:
+    """The label tables of one local manifest with only what labels are (no dates, job names
+    or other details: see :data:`gtkit._labels._DETAILS`), read strictly: for reference labels."""
+    text = str(path)
+    con = connect()
+    try:
+        with _reading(text), local_file(text) as local:
+            return read_label_tables(local, con, name=text, lenient=False, details=False)
+    finally:
+        con.close()
 
 
 def read_manifest(

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from gtkit._engine import EngineError, connect, fetch, release_memory
 from gtkit._errors import ReferenceLabelError, excerpt
-from gtkit._output import read_manifest
+from gtkit._output import read_labels_only
 
 __all__ = [
     "References",
@@ -559,16 +559,26 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
 
 def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = None) -> References:
     """Use another Ground Truth output manifest (boxes or classes) as references."""
-    out = read_manifest(path)
+    tables = read_labels_only(path)
+    attributes = [
+        a for a in pd.unique(tables.objects["attribute"].to_numpy(object)) if isinstance(a, str)
+    ]
     if attribute is None:
-        attributes = out.attributes
         if len(attributes) != 1:
             raise ReferenceLabelError(
                 f"{path}: choose one attribute of {', '.join(attributes) or 'none found'}"
             )
         attribute = attributes[0]
-    out = out.for_attribute(attribute)
-    objects = out.objects
+    elif attribute not in attributes:
+        raise ReferenceLabelError(
+            f"{path}: no label attribute {attribute!r}; found: {', '.join(attributes)}"
+        )
+
+    def pick(frame: pd.DataFrame) -> pd.DataFrame:
+        picked: pd.DataFrame = frame[frame["attribute"] == attribute]
+        return picked
+
+    objects = pick(tables.objects)
     labeled = objects["failure_reason"].isna().to_numpy()  # failed objects are no reference
     names = file_names(objects["source"]).filter(pa.array(labeled))  # rows in index order
     index = objects["index"].to_numpy(dtype=np.int64)[labeled]
@@ -577,7 +587,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
         found: pa.Array = pc.take(names, pa.array(np.searchsorted(index, indexes.to_numpy())))
         return found
 
-    boxes = out.boxes
+    boxes = pick(tables.boxes)
     frame = _boxes_frame(
         pa.table(
             {
@@ -588,7 +598,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
         ),
         normalized=False,
     )
-    given = out.classes.drop_duplicates("index")
+    given = pick(tables.classes).drop_duplicates("index")
     classes = pd.DataFrame(
         {
             "file_name": names_of(given["index"]).to_numpy(zero_copy_only=False),

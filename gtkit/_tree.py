@@ -343,10 +343,15 @@ def read_evidence(
         auto_ids, auto_sources = _auto_labels(tree, base, con, problems)
         index_parts.append(auto_ids)
         source_parts.append(auto_sources)
+    answered: set[int] = set()  # iterations with worker-response folders
     for base in places["worker-response"]:
-        index_parts.append(_worker_folders(tree, base, problems))
+        folders = _worker_folders(tree, base, problems)
+        answered.update(np.unique(folders["iteration"]).tolist())
+        index_parts.append(folders)
+    # A consolidation response names the objects whose worker responses the same iteration
+    # holds: its files are read only for iterations that have no worker-response folder.
     for base in places["consolidation-response"]:
-        index_parts.append(_responses(tree, base, con, problems))
+        index_parts.append(_responses(tree, base, con, problems, skip=answered))
     for base in places["intermediate"]:
         source_parts.append(_intermediate(tree, base, con, attributes, lenient, problems))
     index_parts.append(_no_index())
@@ -500,10 +505,17 @@ def _element_problems(
 
 
 def _responses(
-    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: Problems
+    tree: Tree,
+    base: str,
+    con: duckdb.DuckDBPyConnection,
+    problems: Problems,
+    skip: set[int] | frozenset[int] = frozenset(),
 ) -> pd.DataFrame:
-    """Objects per iteration from the consolidation responses (their ids only)."""
+    """Objects per iteration from the consolidation responses (their ids only), file by file
+    and by object id, but for the iterations in ``skip``."""
     files, iterations = _files_by_iteration(tree, base, problems)
+    kept = [(f, n) for f, n in zip(files, iterations, strict=True) if n not in skip]
+    files, iterations = [f for f, _ in kept], [n for _, n in kept]
     if not files:
         return _no_index()
     with _documents(tree, con, files, iterations, problems, shape="ARRAY"):
@@ -527,7 +539,9 @@ def _responses(
         {"not_object": ("skipped", "not an object; skipped"),
          "bad_id": ("skipped", "its datasetObjectId is not a whole number; skipped")},
     )  # fmt: skip
-    good = found.filter(pc.is_valid(found.column("index")))
+    good = found.filter(pc.is_valid(found.column("index"))).sort_by(
+        [("position", "ascending"), ("index", "ascending")]
+    )  # file and id order
     return _frame(
         index=good.column("index").to_numpy().astype(np.int64),
         iteration=good.column("iteration").to_numpy().astype(np.int64),

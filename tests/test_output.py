@@ -288,6 +288,9 @@ _line = st.one_of(_record.map(json.dumps), st.text(max_size=30), st.just(""))
     False,
 )
 @example(['{"a": {}, "a-metadata": {}, "source-ref": ""}', "0\r0"], True)
+@example(  # a top-level field named like an SQL lambda's parameter
+    ['{"E": null, "a": {}, "a-metadata": {"type": "groundtruth/image-classification"}}'], True
+)
 def test_generated_manifests_never_crash_with_a_foreign_error(
     lines: list[str], lenient: bool
 ) -> None:
@@ -408,3 +411,40 @@ def test_lines_are_numbered_as_the_file_has_them(lines: list[str], final_newline
         path.write_bytes(("\n".join(lines) + ("\n" if final_newline else "")).encode())
         expected = [n for n, line in enumerate(lines, start=1) if line.strip()]
         assert read_manifest(path).objects["line"].tolist() == expected
+
+
+def test_each_kind_of_evidence_alone_gives_the_iterations(tmp_path: Path) -> None:
+    """Worker-response folders, consolidation responses, auto-annotations and intermediate
+    manifests each tell iterations on their own; a consolidation response still counts for an
+    iteration with no worker-response folder beside others that have one."""
+    lines = [
+        {"source-ref": f"s3://b/{n}.jpg", "x": 0,
+         "x-metadata": {"type": "groundtruth/image-classification", "class-name": "c",
+                        "human-annotated": "no" if n == 3 else "yes"}}
+        for n in range(5)
+    ]  # fmt: skip
+    job = tmp_path / "job"
+    (job / "manifests/output").mkdir(parents=True)
+    (job / "manifests/output/output.manifest").write_text(
+        "".join(json.dumps(x) + "\n" for x in lines)
+    )
+    for it, index in ((1, 0), (2, 1)):
+        folder = job / f"annotations/worker-response/iteration-{it}/{index}"
+        folder.mkdir(parents=True)
+        (folder / "2020-01-01_00:00:00.json").write_text('{"answers": []}')
+    responses = job / "annotations/consolidated-annotation/consolidation-response"
+    for it, indexes in ((2, [1]), (7, [2])):  # iteration 7 has no worker-response folder
+        (responses / f"iteration-{it}").mkdir(parents=True)
+        items = [
+            {"datasetObjectId": str(i), "consolidatedAnnotation": {"content": {}}} for i in indexes
+        ]
+        (responses / f"iteration-{it}/2020-01-01_00:00:00.json").write_text(json.dumps(items))
+    auto = job / "activelearning/auto-annotation/11/output"
+    auto.mkdir(parents=True)
+    (auto / "auto_annotator_output.txt").write_text("3 " + json.dumps({"x": 0}) + "\n")
+    intermediate = job / "manifests/intermediate/12"
+    intermediate.mkdir(parents=True)
+    (intermediate / "output.manifest").write_text(json.dumps(lines[4]) + "\n")
+    out = read_output(job)
+    assert out.objects["iteration"].tolist() == [1, 2, 7, 11, 12]
+    assert out.consolidations[["index", "iteration"]].values.tolist() == [[1, 2], [2, 7]]
