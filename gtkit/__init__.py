@@ -15,6 +15,7 @@ from gtkit._boxes import MATCHING_RULES, iou_matrix
 from gtkit._client import LabelingJobClient, save_describe
 from gtkit._demo import DemoResult, run_demo
 from gtkit._errors import (
+    MAX_PROBLEMS,
     GtkitError,
     JobConflictError,
     JobError,
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_OBJECT_FEE",
     "EXPORT_FORMATS",
     "MATCHING_RULES",
+    "MAX_PROBLEMS",
     "REGIONS",
     "TASKS",
     "Analysis",

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_PROBLEMS",
     "GtkitError",
     "JobConflictError",
     "JobError",
@@ -43,6 +44,11 @@ __all__ = [
     "UnknownRegionError",
     "excerpt",
 ]
+
+#: The problems one reading lists one by one, reading leniently (a manifest's lines, a tree's
+#: evidence, its answers, its consolidations): the rest are counted by kind ("and N more"), so
+#: that a file of millions of bad lines is read in bounded memory and told in a screenful.
+MAX_PROBLEMS = 50
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60

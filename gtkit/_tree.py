@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from botocore.exceptions import ClientError
 
 from gtkit._engine import MAX_LINE_BYTES, EngineError, fetch, timestamp_sql, utc
-from gtkit._errors import OutputError, Problem, excerpt
+from gtkit._errors import MAX_PROBLEMS, OutputError, Problem, excerpt
 from gtkit._io import join_uri, parse_s3_uri
 
 if TYPE_CHECKING:
@@ -66,10 +66,6 @@ _DIGITS_RE = re.compile(r"[0-9]{1,18}", re.ASCII)
 _S3_THREADS = 16  # objects fetched at once from S3
 #: Characters the engine takes for a glob pattern in a file name.
 _GLOB = frozenset("*?[]{}")
-#: Problems one reading of a tree lists whole (its evidence, its answers, its consolidations);
-#: the rest are counted by kind, so that a tree of millions of broken files is read in
-#: bounded memory.
-MAX_PROBLEMS = 50
 
 
 class Problems:

@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 
 from gtkit import (
+    MAX_PROBLEMS,
     GtkitError,
     LabelingJobClient,
     OutputError,
@@ -543,3 +544,32 @@ def test_a_config_of_yaml_dates_and_merge_keys_still_reads(tmp_path: Path) -> No
     merged = tmp_path / "merged.yaml"
     merged.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n")
     assert read_config(merged)["other"] == {"x": 3, "y": 2}
+
+
+# ---------------------------------------------------------------------- bounded diagnostics
+def test_lenient_reading_tells_the_first_problems_of_each_kind_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3,000 lines: every third not JSON, every other one of the rest a date of no day."""
+    lines = [
+        "not json\n" if n % 3 == 0 else _dated("2019-01-44" if n % 2 else "2020-01-01", n)
+        for n in range(3000)
+    ]
+    path = _manifest(tmp_path, "many.manifest", *lines)
+    bad_lines = [n + 1 for n in range(3000) if n % 3 == 0]
+    bad_dates = [n + 1 for n in range(3000) if n % 3 and n % 2]
+    out = read_manifest(path, lenient=True)
+    assert len(out.objects) == 2000 and out.objects["creation_date"].isna().sum() == 1000
+    told = {kind: [p for p in out.problems if p.kind == kind] for kind in ("skipped", "value")}
+    for kind, lines_of in (("skipped", bad_lines), ("value", bad_dates)):
+        one_by_one, rest = told[kind][:-1], told[kind][-1]
+        assert [int(p.where.rsplit(":", 1)[1]) for p in one_by_one] == lines_of[:MAX_PROBLEMS]
+        assert rest.where == str(path) and f"and {len(lines_of) - MAX_PROBLEMS} more" in str(rest)
+    with pytest.raises(OutputError) as e:
+        _ = read_manifest(path).objects
+    message = str(e.value)
+    assert f"lines the reader cannot take ({len(bad_lines)}):" in message
+    assert f"and {len(bad_lines) - 20} more" in message and message.count("\n") == 22
+    assert main(["analyze", str(path), "--lenient"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("problem: ") == 2 * MAX_PROBLEMS + 2
