@@ -1,7 +1,8 @@
 """Plots of an :class:`~gtkit._analysis.Analysis`, each a function returning its Figure.
 
 Every function takes an optional ``ax=`` to draw into, never calls ``plt.show()`` and never
-changes global settings. They use matplotlib's object API, so they work headless.
+changes global settings. They use matplotlib's object API, so they work headless. Text that
+comes from files (file names) is drawn as it is, never read as mathtext (``$...$``).
 """
 
 from __future__ import annotations
@@ -162,8 +163,14 @@ def plot_examples(
         width = float(mine["image_width"].max()) if len(mine) else 1.0
         height = float(mine["image_height"].max()) if len(mine) else 1.0
         path = Path(image_dir) / name if image_dir is not None else None
-        if path is not None and path.exists():
-            img = mpimg.imread(path)
+        title = name
+        img = None
+        if path is not None and path.is_file():
+            try:
+                img = mpimg.imread(path)
+            except (OSError, ValueError, SyntaxError):  # not an image Pillow can read
+                title = f"{name} (image not readable)"
+        if img is not None:
             ax.imshow(img)
             height, width = img.shape[0], img.shape[1]
         else:
@@ -190,7 +197,9 @@ def plot_examples(
                     Rectangle((x, y), w, h, fill=False, color=REFERENCE, lw=1.5, linestyle="--")
                 )
         conf = row["confidence"]
-        ax.set_title(f"{name}\nconfidence {conf:.2f}" if conf == conf else name, fontsize=8)
+        if conf == conf:
+            title += f"\nconfidence {conf:.2f}"
+        ax.set_title(title, fontsize=8, parse_math=False)  # a name is text: '$' is no math
         ax.set_xticks([])
         ax.set_yticks([])
     return fig

@@ -573,3 +573,28 @@ def test_lenient_reading_tells_the_first_problems_of_each_kind_and_counts_the_re
     assert main(["analyze", str(path), "--lenient"]) == 0
     err = capsys.readouterr().err
     assert err.count("problem: ") == 2 * MAX_PROBLEMS + 2
+
+
+# ---------------------------------------------------------------------- text in figures
+def test_names_in_a_report_are_text_not_mathtext(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = [r"s3://b/$\foo$.jpg", r"s3://b/$x^{$.jpg", "s3://b/a$b.jpg", "s3://b/broken.jpg"]
+    path = _manifest(tmp_path, "m.manifest", *(_box_line(s, {"0": r"$\bar$"}) for s in names))
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "broken.jpg").write_bytes(b"not an image")  # an image that cannot be read
+    out = tmp_path / "report.html"
+    args = ["report", str(path), "--out", str(out), "--images", str(images)]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "Most confident machine labels" in out.read_text()  # with its figure of examples
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gtkit import analyze, plot_examples
+
+    output = read_manifest(path)
+    fig = plot_examples(analyze(output), output, image_dir=images, count=4)
+    FigureCanvasAgg(fig).draw()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t.split("\n")[0] for t in titles] == [r"$\foo$.jpg", r"$x^{$.jpg", "a$b.jpg",
+                                                  "broken.jpg (image not readable)"]  # fmt: skip
