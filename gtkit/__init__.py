@@ -13,6 +13,7 @@ from importlib import metadata as _metadata
 from gtkit._analysis import Analysis, analyze, pricing_from_describe, read_describe, resolve_pricing
 from gtkit._boxes import MATCHING_RULES, iou_matrix
 from gtkit._client import LabelingJobClient, save_describe
+from gtkit._consensus import BoxClusters, DawidSkene, cluster_boxes, dawid_skene, majority_vote
 from gtkit._demo import DemoResult, run_demo
 from gtkit._errors import (
     MAX_PROBLEMS,
@@ -47,6 +48,8 @@ from gtkit._plots import (
     plot_quality_histogram,
     plot_quality_vs_confidence,
     plot_threshold_curve,
+    plot_worker_agreement,
+    plot_workers_what_if,
 )
 from gtkit._preflight import SetupReport
 from gtkit._pricing import DEFAULT_OBJECT_FEE, CostEstimate, Pricing, estimate_cost
@@ -63,6 +66,7 @@ from gtkit._session import default_bucket, get_execution_role
 from gtkit._spec import LabelingJobSpec, load_spec
 from gtkit._tasks import REGIONS, TASKS, TaskType, get_task, public_workteam_arn
 from gtkit._worker_ui import render_template
+from gtkit._workers import FlagThresholds, WorkerAnalysis, analyze_workers, read_worker_activity
 
 try:
     __version__ = _metadata.version("gtkit")
@@ -77,8 +81,11 @@ __all__ = [
     "REGIONS",
     "TASKS",
     "Analysis",
+    "BoxClusters",
     "CostEstimate",
+    "DawidSkene",
     "DemoResult",
+    "FlagThresholds",
     "GtkitError",
     "JobConflictError",
     "JobError",
@@ -101,9 +108,13 @@ __all__ = [
     "TaskType",
     "UnknownRegionError",
     "UploadReport",
+    "WorkerAnalysis",
     "__version__",
     "analyze",
+    "analyze_workers",
     "check_manifest",
+    "cluster_boxes",
+    "dawid_skene",
     "default_bucket",
     "estimate_cost",
     "get_execution_role",
@@ -111,12 +122,15 @@ __all__ = [
     "iou_matrix",
     "iter_s3_uris",
     "load_spec",
+    "majority_vote",
     "plot_cost",
     "plot_counts",
     "plot_examples",
     "plot_quality_histogram",
     "plot_quality_vs_confidence",
     "plot_threshold_curve",
+    "plot_worker_agreement",
+    "plot_workers_what_if",
     "pricing_from_describe",
     "public_workteam_arn",
     "read_coco",
@@ -128,6 +142,7 @@ __all__ = [
     "read_output",
     "read_references",
     "read_seqlabel",
+    "read_worker_activity",
     "render_report",
     "render_template",
     "resolve_pricing",

@@ -322,13 +322,106 @@ def _report(args: argparse.Namespace) -> int:
     from gtkit._report import headline, write_report
 
     analysis, output, reference = _analysis_inputs(args)
+    workers = None if args.no_workers else _report_workers(analysis, output, reference)
     path = write_report(
-        args.out, analysis, output, reference, image_dir=args.images, overwrite=args.overwrite
-    )
+        args.out, analysis, output, reference, image_dir=args.images, overwrite=args.overwrite,
+        workers=workers,
+    )  # fmt: skip
     for line in headline(analysis):
         print(line)
     print(f"report written to {path}")
     return 0
+
+
+def _workers(args: argparse.Namespace) -> int:
+    from gtkit._analysis import read_describe, resolve_pricing
+    from gtkit._output import read_output
+    from gtkit._references import read_references
+    from gtkit._report import workers_headline
+    from gtkit._workers import analyze_workers, read_worker_activity
+
+    output = read_output(args.job_output, lenient=args.lenient)
+    describe_path = args.describe
+    if describe_path is None and not args.job_output.startswith("s3://"):
+        saved = Path(args.job_output) / "describe.json"
+        describe_path = str(saved) if saved.is_file() else None
+    describe = read_describe(describe_path) if describe_path else None
+    pricing = None
+    if args.task_price is not None or describe is not None:
+        # Only the fee and the task price count here (k comes from the answers), so the
+        # workers per object may be left out.
+        pricing = resolve_pricing(
+            describe=describe,
+            workers=args.workers or (None if describe is not None else 1),
+            task_price=args.task_price,
+            object_fee=args.object_fee,
+        )
+    reference = None
+    if args.reference:
+        reference = read_references(args.reference)
+        if args.reference_class:
+            reference = reference.renamed(single_class=args.reference_class)
+    result = analyze_workers(
+        output,
+        reference=reference,
+        pricing=pricing,
+        matching=args.matching,
+        attribute=args.attribute,
+        activity=read_worker_activity(args.activity) if args.activity else None,
+        draws=args.draws,
+        seed=args.seed,
+        tolerance=args.tolerance,
+    )
+    _report_problems(output)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    columns = ["worker", "answers", "agreement", "accuracy", "seconds_median", "pay", "flagged"]
+    table = result.workers
+    shown = table[(table.index < 20) | table["flagged"]]  # the busiest, and every flagged one
+    print(shown[columns].to_string(index=False, na_rep="n/a"))
+    if len(shown) < len(table):
+        print(f"({len(table) - len(shown)} more workers: --json lists every one)")
+    print()
+    print(result.methods.to_string(index=False, na_rep="n/a"))
+    print()
+    print(result.what_if.drop(columns=["against"]).to_string(index=False, na_rep="n/a"))
+    print()
+    for line in workers_headline(result):
+        print(line)
+    if pricing is None:
+        print("(no prices: give --task-price, or --describe, for pay and cost)")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a fraction from 0 to 1")
+    return value
+
+
+def _report_workers(analysis: Any, output: Any, reference: Any) -> Any:
+    """The report's worker analysis, where the output has worker answers of a task it covers
+    (else None, saying why on standard error)."""
+    from gtkit._workers import analyze_workers
+
+    if not len(output.worker_answers):
+        return None
+    try:
+        return analyze_workers(
+            output,
+            reference=reference,
+            pricing=analysis.pricing,
+            matching=analysis.matching,
+            attribute=analysis.label_attribute,
+        )
+    except GtkitError as exc:
+        print(f"no workers section: {exc}", file=sys.stderr)
+        return None
 
 
 def _add_analysis_options(p: argparse.ArgumentParser) -> None:
@@ -549,7 +642,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="HTML file to write")
     r.add_argument("--images", help="local folder of the images, to draw boxes on them")
     r.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    r.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="leave out the workers section (made where the output has worker answers)",
+    )
     r.set_defaults(handler=_report)
+
+    wk = commands.add_parser(
+        "workers",
+        help="per-worker quality, offline re-consolidation, and what k workers per object "
+        "would cost",
+    )
+    _add_analysis_options(wk)
+    wk.add_argument("--activity", help="CloudWatch worker-activity events as JSON Lines, for times")
+    wk.add_argument(
+        "--draws", type=_positive_int, default=20, help="seeded draws per k in the what-if (20)"
+    )
+    wk.add_argument("--seed", type=int, default=0, help="seed of the draws (0)")
+    wk.add_argument(
+        "--tolerance",
+        type=_fraction,
+        default=0.01,
+        help="quality (a fraction) the cheapest k may lose against the full crowd (0.01)",
+    )
+    wk.add_argument("--json", action="store_true", help="print one JSON object")
+    wk.set_defaults(handler=_workers)
 
     e = commands.add_parser("export", help="export a job's boxes as COCO, YOLO or VOC")
     e.add_argument("job_output", help="output folder, s3:// prefix, or one output manifest")

@@ -27,6 +27,7 @@ from gtkit._pricing import check_object_count
 __all__ = ["DemoResult", "make_dataset", "run_demo"]
 
 WIDTH, HEIGHT = 200, 150  # pixels of each synthetic picture
+DEMO_CREW, DEMO_CARELESS = 30, 2  # the offline demo's simulated workers, and careless ones
 
 
 @dataclass
@@ -39,6 +40,7 @@ class DemoResult:
     output: Path
     figures: dict[str, Any]
     headline: list[str]
+    workers: Path | None = None  # the worker analysis (``gtkit workers --json``), where made
 
 
 def make_dataset(folder: str | os.PathLike[str], *, objects: int = 1000, seed: int = 0) -> Path:
@@ -128,9 +130,11 @@ def run_demo(
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "gtkit-demo")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "gtkit-demo")
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    from gtkit.emulator import emulate
+    from gtkit.emulator import Workforce, emulate
 
-    with emulate(references=reference, seed=seed):
+    # Individual workers, a few careless, so that the report's workers section has some to find.
+    crew = Workforce.with_crew(DEMO_CREW, careless=DEMO_CARELESS, seed=seed)
+    with emulate(references=reference, seed=seed, workforce=crew):
         from gtkit.emulator import setup_account
 
         ready = setup_account(bucket="gtkit-demo", region=region, role_name="GroundTruthDemo")
@@ -158,8 +162,9 @@ def _run(
     from gtkit._manifest import records_from_uris, upload_folder, write_manifest
     from gtkit._output import read_output
     from gtkit._references import read_coco
-    from gtkit._report import headline, write_report
+    from gtkit._report import headline, workers_headline, write_report
     from gtkit._spec import LabelingJobSpec
+    from gtkit._workers import analyze_workers
 
     images = sorted((folder / "data" / "images").iterdir())
     name = "gtkit-demo-birds" if not real else f"gtkit-demo-birds-{os.getpid()}"
@@ -209,17 +214,22 @@ def _run(
     describe = json.loads((output / "describe.json").read_text())
     ref = read_coco(reference)
     analysis = analyze(result, reference=ref, describe=describe)
+    crowd = analyze_workers(result, reference=ref, describe=describe)
     report = write_report(
-        folder / "report.html", analysis, result, ref, image_dir=folder / "data" / "images"
-    )
+        folder / "report.html", analysis, result, ref, image_dir=folder / "data" / "images",
+        workers=crowd,
+    )  # fmt: skip
     summary = folder / "summary.json"
     figures = analysis.to_dict()
     summary.write_text(json.dumps(figures, indent=2))
-    lines = headline(analysis)
+    workers = folder / "workers.json"
+    workers.write_text(json.dumps(crowd.to_dict(), indent=2))
+    lines = headline(analysis) + workers_headline(crowd)
     echo("")
     for line in lines:
         echo(line)
     echo(f"report: {report}")
     echo(f"summary: {summary}")
+    echo(f"workers: {workers}")
     echo(f"output tree: {output}")
-    return DemoResult(folder, report, summary, output, figures, lines)
+    return DemoResult(folder, report, summary, output, figures, lines, workers)

@@ -80,10 +80,16 @@ def connect() -> duckdb.DuckDBPyConnection:
     """A connection of its own (its registered tables and settings its own) to this process's
     in-memory engine, which is made once (making one costs tens of milliseconds): UTC for
     naive times (Ground Truth writes UTC), file order kept, :func:`worker_count` threads, no
-    progress bar. Close it when done."""
+    progress bar, freed memory returned. Close it when done."""
     with _DATABASE_LOCK:
         if not _DATABASE:
-            _DATABASE.append(duckdb.connect(config={"preserve_insertion_order": True}))
+            # The allocator's background threads give freed memory back to the system as
+            # reads finish (without them, a 1,000,000-object read kept ~200 MB it no longer used).
+            _DATABASE.append(
+                duckdb.connect(
+                    config={"preserve_insertion_order": True, "allocator_background_threads": True}
+                )
+            )
         con = _DATABASE[0].cursor()
     con.execute(f"SET threads = {worker_count()}")
     con.execute("SET TimeZone = 'UTC'")

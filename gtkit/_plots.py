@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 from gtkit._analysis import Analysis
 from gtkit._output import JobOutput
 from gtkit._references import References, file_name
+from gtkit._workers import WorkerAnalysis
 
 __all__ = [
     "plot_cost",
@@ -27,6 +28,8 @@ __all__ = [
     "plot_quality_histogram",
     "plot_quality_vs_confidence",
     "plot_threshold_curve",
+    "plot_worker_agreement",
+    "plot_workers_what_if",
 ]
 
 HUMAN, MACHINE, REFERENCE = "#1f77b4", "#ff7f0e", "#2ca02c"
@@ -202,4 +205,64 @@ def plot_examples(
         ax.set_title(title, fontsize=8, parse_math=False)  # a name is text: '$' is no math
         ax.set_xticks([])
         ax.set_yticks([])
+    return fig
+
+
+# ---------------------------------------------------------------------- workers
+FLAGGED = "#d62728"
+
+
+def plot_worker_agreement(workers: WorkerAnalysis, *, ax: Axes | None = None) -> Figure:
+    """Each worker's agreement with the consolidated labels (a fraction) against their number
+    of answers (log scale), flagged workers in red, with the crowd's agreement and the
+    low-agreement bar (:class:`~gtkit._workers.FlagThresholds`)."""
+    fig, ax = _axes(ax)
+    table = workers.workers
+    flagged = table["flagged"].to_numpy(dtype=bool)
+    for mask, color, name in ((~flagged, HUMAN, "worker"), (flagged, FLAGGED, "flagged")):
+        if mask.any():
+            ax.scatter(
+                table.loc[mask, "answers"], table.loc[mask, "agreement"], s=16, alpha=0.7,
+                color=color, label=f"{name} ({int(mask.sum())})",
+            )  # fmt: skip
+    crowd = workers.crowd.get("agreement")
+    if crowd is not None and not np.isnan(crowd):
+        ax.axhline(crowd, color="grey", linestyle=":", label=f"crowd {crowd:.2f}")
+        bar = crowd - workers.thresholds.agreement_gap
+        ax.axhline(bar, color=FLAGGED, linestyle="--", lw=1, label=f"flag below {bar:.2f}")
+    if len(table):
+        ax.set_xscale("log")
+        ax.legend(frameon=False, fontsize=8)
+    ax.set_xlabel("answers")
+    ax.set_ylabel("agreement with consolidated label")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Worker agreement")
+    return fig
+
+
+def plot_workers_what_if(workers: WorkerAnalysis, *, ax: Axes | None = None) -> Figure:
+    """Quality (mean and one standard deviation over the draws) of each consolidation method
+    against workers per object k, with the job's cost at k (dollars, bars on a second axis)
+    where prices are known."""
+    fig, ax = _axes(ax)
+    table = workers.what_if
+    costs = table.drop_duplicates("k")
+    if costs["cost"].notna().any():
+        twin = ax.twinx()
+        twin.bar(costs["k"], costs["cost"], width=0.5, color="#dddddd", zorder=0, label="cost")
+        twin.set_ylabel("job cost (USD)")
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
+    for method, part in table.groupby("method", sort=False):
+        ax.errorbar(
+            part["k"], part["quality_mean"], yerr=part["quality_sd"], marker="o", capsize=3,
+            label=str(method),
+        )  # fmt: skip
+    if len(table):
+        ax.legend(frameon=False, fontsize=8)
+        ax.set_xticks(sorted(table["k"].unique()))
+    against = "reference" if workers.against == "reference" else "full-crowd labels"
+    ax.set_xlabel("workers per object (k)")
+    ax.set_ylabel(f"quality against {against}")
+    ax.set_title("Quality and cost by workers per object")
     return fig

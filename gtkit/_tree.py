@@ -685,7 +685,9 @@ def read_worker_answers(
 
     A file that is not what it should be, or an answer in it that is not an object, is
     skipped; a time that is not one is read as unknown; each is a problem (listed reading
-    leniently, at most :data:`MAX_PROBLEMS`, else an OutputError), and the rest is read."""
+    leniently, at most :data:`MAX_PROBLEMS`, else an OutputError), and the rest is read.
+    Rows come file by file, a file's answers in its own order (a consolidation request's by
+    object id, then as listed), the same on every read."""
     problems = Problems()
     responses = pd.concat(
         [empty_answers()]
@@ -835,12 +837,13 @@ def _requests(
                   AND regexp_full_match(COALESCE(e->>'datasetObjectId', ''), '[0-9]{1,18}')
                   AND json_type(e->'annotations') = 'ARRAY'),
             answers AS (
-                SELECT position, iteration, "index", UNNEST(annotations) AS a FROM objects)
+                SELECT position, iteration, "index", UNNEST(annotations) AS a,
+                       generate_subscripts(annotations, 1) AS place FROM objects)
             SELECT "index", iteration, a->>'workerId' AS worker, NULL::DOUBLE AS seconds,
                 NULL::TIMESTAMP AS accepted, NULL::TIMESTAMP AS submitted,
                 a->'annotationData'->>'content' AS answer
             FROM answers WHERE json_type(a) = 'OBJECT'
-            ORDER BY position""",
+            ORDER BY position, "index", place""",
         )
     _element_problems(
         objects, files, problems,

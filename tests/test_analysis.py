@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtkit._analysis import analyze, resolve_pricing
+from gtkit._analysis import analyze, pricing_from_describe, resolve_pricing
 from gtkit._boxes import iou_matrix
 from gtkit._cli import main
 from gtkit._errors import GtkitError
 from gtkit._output import read_manifest, read_output
-from gtkit._pricing import Pricing
+from gtkit._pricing import Pricing, dollars
 from gtkit._references import (
     read_coco,
     read_cub,
@@ -265,6 +265,12 @@ def test_pricing_is_never_guessed(
     }
     p = resolve_pricing(describe=describe)
     assert p is not None and p.human_object_cost == pytest.approx(0.26)
+    # The one conversion of an AmountInUsd (exact to a tenth of a cent, as in _pricing): a sum
+    # of float fractions would give 1.2029999999999998 here.
+    amount = {"Dollars": 1, "Cents": 20, "TenthFractionsOfACent": 3}
+    priced = {"HumanTaskConfig": {**describe["HumanTaskConfig"], "PublicWorkforceTaskPrice": {
+        "AmountInUsd": amount}}}  # fmt: skip
+    assert pricing_from_describe(priced).task_price == 1.203 == float(dollars(amount))
     (job / "describe.json").write_text(json.dumps(describe))
     assert main(["analyze", str(job), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["cost"] == pytest.approx(189.44)

@@ -62,7 +62,9 @@ def test_every_option_and_argument_has_help() -> None:
 def test_commands_are_listed_in_workflow_order() -> None:
     parser = build_parser()
     commands = _subparsers(parser)
-    assert list(commands) == ["manifest", "job", "analyze", "report", "export", "demo", "emulator"]
+    assert list(commands) == [
+        "manifest", "job", "analyze", "report", "workers", "export", "demo", "emulator",
+    ]  # fmt: skip
     assert list(_subparsers(commands["manifest"])) == ["build", "check"]
     assert list(_subparsers(commands["job"])) == [
         "plan", "check", "create", "wait", "status", "list", "stop", "download",

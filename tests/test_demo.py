@@ -59,6 +59,25 @@ def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "d"), "--objects", "60"]) == 0
     out = capsys.readouterr().out
     assert "report:" in out and (tmp_path / "d" / "report.html").exists()
+    assert 'id="workers"' in (tmp_path / "d" / "report.html").read_text()
+    # The demo's output, offline: the workers command and the report's workers section.
+    output, reference = tmp_path / "d" / "output", tmp_path / "d" / "data" / "reference.json"
+    assert main(["workers", str(output), "--reference", str(reference), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [m["method"] for m in doc["methods"]] == ["iou-clustering", "service"]
+    assert sorted({row["k"] for row in doc["what_if"]}) == [1, 2, 3, 4, 5]
+    assert all(row["cost"] > 0 for row in doc["what_if"])  # prices from describe.json beside
+    answers = sum(w["answers"] for w in doc["workers"])
+    assert (
+        answers
+        == 5 * json.loads((tmp_path / "d" / "summary.json").read_text())["totals"]["human_objects"]
+    )
+    assert doc == json.loads((tmp_path / "d" / "workers.json").read_text())
+    report = tmp_path / "r.html"
+    assert main(["report", str(output), "--reference", str(reference), "--out", str(report)]) == 0
+    assert 'id="workers"' in report.read_text() and "What if each object had k workers" in (
+        report.read_text()
+    )
     assert main(["demo", "--out", str(tmp_path / "d"), "--aws"]) == 2
     assert "--bucket" in capsys.readouterr().err
 

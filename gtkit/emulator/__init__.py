@@ -7,6 +7,10 @@ simulated Ground Truth that reads the input manifest from (moto) S3, has simulat
 each object from reference labels, runs automated labeling, and writes the documented output
 tree back to S3.
 
+Simulated workers are anonymous by default; ``Workforce.with_crew(...)`` gives a job individual
+workers, each with their own skill and speed, some of them careless, and the worker ids, times
+and (private workforces) ``workerMetadata`` real worker-response files carry.
+
 Each DescribeLabelingJob call advances a job by one iteration of simulated time, so tests never
 sleep. Workers are simulated for bounding-box and single-label image-classification jobs; any
 other valid request (custom templates included) creates a job that then ends Failed, saying so.
@@ -31,13 +35,14 @@ from gtkit._errors import GtkitError
 from gtkit._references import References, read_references
 from gtkit.emulator._account import AccountSetup, setup_account
 from gtkit.emulator._service import SUPPORTED_TASKS, Backend, activate, deactivate, install_hook
-from gtkit.emulator._simulation import ModelBehaviour, Workforce
+from gtkit.emulator._simulation import ModelBehaviour, Worker, Workforce
 
 __all__ = [
     "SUPPORTED_TASKS",
     "AccountSetup",
     "Emulator",
     "ModelBehaviour",
+    "Worker",
     "Workforce",
     "emulate",
     "setup_account",

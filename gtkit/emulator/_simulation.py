@@ -11,7 +11,9 @@ the model choosing the hardest objects for the next human batch.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,16 +34,101 @@ CLASS_TARGET = 0.95  # accuracy auto labels must reach (classes)
 
 
 @dataclass(frozen=True)
+class Worker:
+    """One simulated worker of a crew (see :meth:`Workforce.with_crew`).
+
+    ``name``: the last part of the worker's ``workerId`` in a public workforce
+    (``public.<region>.<name>``); in a private workforce the id ends in 16 hexadecimal digits
+    made from the name, as private ids do (:meth:`worker_id` gives either). ``skill``: the
+    chance (a fraction) that one answer is right: the right class, or for boxes every box
+    drawn with care (the workforce's ``box_noise``, ``miss`` and ``extra`` still apply);
+    otherwise another class at random, or a careless drawing (a box or two anywhere).
+    ``seconds_per_task``: the worker's typical time on one task (seconds; each task varies by
+    about a quarter). ``careless``: planted as careless, for tests to expect a flag.
+    """
+
+    name: str
+    skill: float
+    seconds_per_task: float
+    careless: bool = False
+
+    def worker_id(self, prefix: str) -> str:
+        """The ``workerId`` the service writes, for a prefix such as ``public.us-east-1.``."""
+        if prefix.startswith("private."):
+            return prefix + hashlib.sha256(self.name.encode()).hexdigest()[:16]
+        return prefix + self.name
+
+    @property
+    def sub(self) -> str:
+        """The worker's Cognito user id (private workforces), made from the name."""
+        return str(uuid.UUID(hashlib.sha256(b"sub:" + self.name.encode()).hexdigest()[:32]))
+
+
+@dataclass(frozen=True)
 class Workforce:
     """How simulated workers err. ``box_noise`` is the standard deviation of a box edge as a
     fraction of the box size; ``miss`` and ``extra`` are per-box probabilities; ``accuracy`` is
-    the chance a worker picks the right class."""
+    the chance a worker picks the right class (else any label at random).
+
+    Without a ``crew`` every answer comes from a new anonymous worker with these traits. With
+    one (individual :class:`Worker` s, made by :meth:`with_crew`), each object's answers come
+    from that many distinct crew members drawn at random, each answering with their own skill
+    and speed; a crew smaller than the workers per object answers with all its members.
+    """
 
     box_noise: float = 0.06
     miss: float = 0.05
     extra: float = 0.03
     accuracy: float = 0.9
     seconds_per_task: float = 40.0
+    crew: tuple[Worker, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A crew read back from saved state arrives as a list of dicts.
+        members = tuple(w if isinstance(w, Worker) else Worker(**w) for w in self.crew)
+        object.__setattr__(self, "crew", members)
+        for w in members:
+            if not 0 <= w.skill <= 1 or not w.seconds_per_task > 0:
+                raise ValueError(f"worker {w.name}: skill must be 0-1 and seconds above 0")
+
+    @classmethod
+    def with_crew(
+        cls,
+        size: int = 20,
+        *,
+        careless: int = 2,
+        seed: int = 0,
+        skill: tuple[float, float] = (0.85, 0.97),
+        careless_skill: float = 0.25,
+        seconds: float = 40.0,
+        careless_seconds: float = 6.0,
+        **traits: float,
+    ) -> Workforce:
+        """A workforce of ``size`` individual workers, ``careless`` of them careless.
+
+        Careful workers' skills are drawn evenly from the ``skill`` range and their typical
+        seconds per task spread by about 30% around ``seconds``; careless workers have
+        ``careless_skill`` and ``careless_seconds`` (seconds). Seeded by ``seed``; ``traits``
+        sets the other fields (``box_noise``, ``miss``, ``extra``).
+        """
+        if size < 1 or not 0 <= careless <= size:
+            raise ValueError("a crew needs at least 1 worker and at most size careless ones")
+        rng = np.random.default_rng(seed)
+        planted = set(rng.choice(size, size=careless, replace=False).tolist())
+        crew = []
+        for k in range(size):
+            name = _worker_id(rng)
+            if k in planted:
+                crew.append(Worker(name, careless_skill, careless_seconds, careless=True))
+            else:
+                crew.append(
+                    Worker(
+                        name,
+                        round(float(rng.uniform(*skill)), 4),
+                        round(float(seconds * rng.lognormal(0.0, 0.3)), 2),
+                    )
+                )
+        return cls(crew=tuple(crew), **traits)
 
 
 @dataclass(frozen=True)
@@ -211,6 +298,36 @@ def _consolidate_boxes(
     return out
 
 
+def _careless_boxes(state: JobState, truth: Truth) -> list[dict[str, Any]]:
+    """A careless answer: one or two boxes of any label, anywhere, none of them looked for."""
+    rng = state.rng
+    extent = truth.boxes[:, :2] + truth.boxes[:, 2:] if len(truth.boxes) else np.zeros((0, 2))
+    width = truth.width or float(extent[:, 0].max(initial=100.0))
+    height = truth.height or float(extent[:, 1].max(initial=100.0))
+    w, h = width * 0.15, height * 0.15
+    return [
+        {
+            "label": state.labels[int(rng.integers(len(state.labels)))],
+            "left": round(float(rng.uniform(0, width - w))),
+            "top": round(float(rng.uniform(0, height - h))),
+            "width": max(1, round(w)),
+            "height": max(1, round(h)),
+        }
+        for _ in range(int(rng.integers(1, 3)))
+    ]
+
+
+def _crew_class(state: JobState, truth: Truth, worker: Worker) -> str:
+    """A crew member's class: the right one with the worker's skill, else another at random."""
+    right = _label_for(state, truth.classes[0]) if truth.classes else None
+    if right is None:
+        return state.labels[int(state.rng.integers(len(state.labels)))]
+    if state.rng.random() < worker.skill:
+        return right
+    wrong = [label for label in state.labels if label != right] or [right]
+    return wrong[int(state.rng.integers(len(wrong)))]
+
+
 def _worker_class(state: JobState, truth: Truth) -> str:
     right = _label_for(state, truth.classes[0]) if truth.classes else None
     if right is not None and state.rng.random() < state.workforce.accuracy:
@@ -309,9 +426,21 @@ def step(state: JobState, write: Writer) -> None:
                 f"{state.sources[i].rsplit('/', 1)[-1]}, so no simulated worker can label it"
             )
             continue
-        answers, value, meta = _human_label(state, truth)
+        crew = state.workforce.crew
+        people = (
+            [
+                crew[int(k)]
+                for k in state.rng.choice(len(crew), min(state.workers, len(crew)), False)
+            ]
+            if crew
+            else []
+        )
+        answers, value, meta = _human_label(state, truth, people)
         state.results[i] = (it, True, value, meta)
-        _write_worker_response(state, i, answers, write)
+        if people:
+            _write_crew_response(state, i, answers, people, write)
+        else:
+            _write_worker_response(state, i, answers, write)
         consolidated.append(
             {
                 "datasetObjectId": str(i),
@@ -359,10 +488,22 @@ def step(state: JobState, write: Writer) -> None:
         finish(state, write)
 
 
-def _human_label(state: JobState, truth: Truth) -> tuple[list[Any], Any, dict[str, Any]]:
+def _human_label(
+    state: JobState, truth: Truth, people: Sequence[Worker] = ()
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Every worker's answer (answer contents), and the consolidated label and metadata.
+    ``people``: the crew members answering, else the workforce's anonymous workers."""
     if state.task == "bounding-box":
-        answers = [_worker_boxes(state, truth) for _ in range(state.workers)]
-        value, meta = _box_label(state, _consolidate_boxes(answers, state.workers), truth, True)
+        if people:
+            answers = [
+                _worker_boxes(state, truth)
+                if state.rng.random() < w.skill
+                else _careless_boxes(state, truth)
+                for w in people
+            ]
+        else:
+            answers = [_worker_boxes(state, truth) for _ in range(state.workers)]
+        value, meta = _box_label(state, _consolidate_boxes(answers, len(answers)), truth, True)
         content = [
             {
                 "boundingBox": {
@@ -373,7 +514,10 @@ def _human_label(state: JobState, truth: Truth) -> tuple[list[Any], Any, dict[st
             for a in answers
         ]  # fmt: skip
         return content, value, meta
-    votes = [_worker_class(state, truth) for _ in range(state.workers)]
+    if people:
+        votes = [_crew_class(state, truth, w) for w in people]
+    else:
+        votes = [_worker_class(state, truth) for _ in range(state.workers)]
     winner = max(state.labels, key=lambda label: (votes.count(label), -state.labels.index(label)))
     value, meta = _class_label(state, winner, votes.count(winner) / len(votes), True)
     return [{"crowd-image-classifier": {"label": v}} for v in votes], value, meta
@@ -400,6 +544,42 @@ def _write_worker_response(state: JobState, index: int, answers: list[Any], writ
     folder = f"{state.output_prefix}/annotations/worker-response/iteration-{state.iteration}"
     key = f"{folder}/{index}/{_file_stamp(started)}.json"
     write(key, orjson.dumps(body))
+
+
+def _write_crew_response(
+    state: JobState, index: int, answers: list[Any], people: Sequence[Worker], write: Writer
+) -> None:
+    """The worker-response file of a crew's answers: each worker's own id, times (accepted
+    within ten minutes of the batch's start, about their usual time spent) and, in a private
+    workforce, the ``workerMetadata`` a real file carries."""
+    started = state.now()
+    private = state.worker_prefix.startswith("private.")
+    region = state.worker_prefix.split(".")[1] if "." in state.worker_prefix else "us-east-1"
+    rows = []
+    for worker, content in zip(people, answers, strict=True):
+        accepted = started + timedelta(seconds=float(state.rng.uniform(0, 600)))
+        spent = round(worker.seconds_per_task * float(state.rng.lognormal(0.0, 0.25)), 3)
+        row: dict[str, Any] = {
+            "acceptanceTime": accepted.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "answerContent": content,
+            "submissionTime": (accepted + timedelta(seconds=spent)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f"
+            )[:-3]
+            + "Z",
+            "timeSpentInSeconds": spent,
+            "workerId": worker.worker_id(state.worker_prefix),
+        }
+        if private:
+            row["workerMetadata"] = {
+                "identityData": {
+                    "identityProviderType": "Cognito",
+                    "issuer": f"https://cognito-idp.{region}.amazonaws.com/{region}_gtkitEmu",
+                    "sub": worker.sub,
+                }
+            }
+        rows.append(row)
+    folder = f"{state.output_prefix}/annotations/worker-response/iteration-{state.iteration}"
+    write(f"{folder}/{index}/{_file_stamp(started)}.json", orjson.dumps({"answers": rows}))
 
 
 def _worker_id(rng: np.random.Generator) -> str:
