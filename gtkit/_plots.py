@@ -456,12 +456,13 @@ def _gallery(
         human = bool(row["human"]) if not pd.isna(row["human"]) else True
         for handle in overlay(ax, view, reference, index, name, human):
             handles.setdefault(str(handle.get_label()), handle)
-        words = ["human" if human else "machine"] + (["image not readable"] if unreadable else [])
+        words = ["human" if human else "machine"]
         if scores is not None and index in scores:
             words.append(f"{_measure(analysis)} {scores[index]:.3f}")
         if not pd.isna(row["confidence"]):
             words.append(f"confidence {row['confidence']:.2f}")
-        ax.set_title(f"{name}\n{', '.join(words)}", fontsize=8, parse_math=False)  # '$' is text
+        shown = f"{name} (image not readable)" if unreadable else name
+        ax.set_title(f"{shown}\n{', '.join(words)}", fontsize=8, parse_math=False)  # '$' is text
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)

@@ -472,6 +472,16 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
         raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
     finally:
         con.close()
+    empty = boxes.column("file_name").is_null().to_numpy(zero_copy_only=False)
+    if empty.any():
+        rows = np.flatnonzero(empty) + 1
+        shown = ", ".join(map(str, rows[:5])) + (
+            f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        )
+        raise ReferenceLabelError(
+            f"{p}: data row(s) {shown} (counted after the header): ImageID is empty; "
+            "every box needs the ID of its image"
+        )
     encoded = pc.dictionary_encode(boxes.column("file_name")).combine_chunks()
     codes = encoded.indices.to_numpy().astype(np.int64)
     images = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
