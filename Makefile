@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench fuzz clean
 
 # Re-install whenever the project file changes; the stamp keeps repeat runs fast.
 $(VENV)/.installed: pyproject.toml
@@ -25,9 +25,23 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy --strict gtkit
 
 unit: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint typecheck unit
+
+# The hostile-input fuzz suite (tests/test_fuzz.py, which `make test` runs with a small budget),
+# round after round with a large one, for FUZZ_SECONDS; it stops at the first finding (kept in
+# .hypothesis/ and replayed first next time). One process: the machine is shared.
+FUZZ_SECONDS  ?= 600
+FUZZ_EXAMPLES ?= 100
+fuzz: $(VENV)/.installed
+	@start=$$(date +%s); end=$$((start + $(FUZZ_SECONDS))); rounds=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+		rounds=$$((rounds + 1)); \
+		GTKIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -x tests/test_fuzz.py \
+			|| { echo "fuzz: a finding in round $$rounds (see above)"; exit 1; }; \
+	done; \
+	echo "fuzz: $$rounds round(s) of $(FUZZ_EXAMPLES) examples a property, $$(( $$(date +%s) - start )) s, no finding"
 
 bench: $(VENV)/.installed
 	$(BIN)/pytest -m bench

@@ -17,6 +17,7 @@ from gtkit._consensus import BoxClusters, DawidSkene, cluster_boxes, dawid_skene
 from gtkit._demo import DemoResult, run_demo
 from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import (
+    MAX_PROBLEMS,
     GtkitError,
     JobConflictError,
     JobError,
@@ -82,6 +83,7 @@ __all__ = [
     "DEFAULT_OBJECT_FEE",
     "EXPORT_FORMATS",
     "MATCHING_RULES",
+    "MAX_PROBLEMS",
     "REGIONS",
     "TASKS",
     "Analysis",

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtkit import __version__
 from gtkit._demo import DEMO_TASKS
-from gtkit._errors import GtkitError, OverwriteError, SetupError
+from gtkit._errors import MAX_PROBLEMS, GtkitError, OverwriteError, SetupError
 
 __all__ = ["EXIT_STATUSES", "build_parser", "main"]
 
@@ -65,6 +65,12 @@ def _non_negative(text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text}: give a number of at least 0")
     return value
+
+
+_LENIENT_HELP = (
+    "skip malformed lines and files, reading bad values as unknown; list the first "
+    f"{MAX_PROBLEMS} of each kind with file and line, and count the rest"
+)
 
 
 def _progress_wanted(args: argparse.Namespace) -> bool:
@@ -431,7 +437,7 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
         "the largest total IoU) or the AWS tutorial's greedy rule (default optimal)",
     )
     p.add_argument("--attribute", help="label attribute, where the output has several")
-    p.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
+    p.add_argument("--lenient", action="store_true", help=_LENIENT_HELP)
 
 
 # ---------------------------------------------------------------------- demo and emulator
@@ -609,8 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument(
         "--interval", type=_non_negative, default=10.0, help="first poll delay in seconds (10)"
     )
-    download.add_argument("--out", required=True, help="local folder to download into")
-    download.add_argument("--overwrite", action="store_true", help="replace existing files")
+    download.add_argument(
+        "--out", required=True, help="new or empty local folder, written whole or not at all"
+    )
+    download.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier download there, whole"
+    )
 
     a = commands.add_parser("analyze", help="counts, cost and quality of a job's labels")
     _add_analysis_options(a)
@@ -657,10 +667,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("coco", "yolo", "voc"),
         help="coco: one JSON file; yolo and voc: a folder of one text or XML file per image",
     )
-    e.add_argument("--out", required=True, help="COCO JSON file, or folder for YOLO/VOC")
+    e.add_argument(
+        "--out",
+        required=True,
+        help="COCO JSON file, or a new or empty folder for YOLO/VOC (written whole or not at all)",
+    )
     e.add_argument("--attribute", help="label attribute, where the output has several")
-    e.add_argument("--lenient", action="store_true", help="skip malformed lines, listing them")
-    e.add_argument("--overwrite", action="store_true", help="replace existing files")
+    e.add_argument("--lenient", action="store_true", help=_LENIENT_HELP)
+    e.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export (file, or folder whole: never mixed with another job)",
+    )
     e.set_defaults(handler=_export)
 
     d = commands.add_parser(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,16 +25,21 @@ from gtkit._errors import (
     JobError,
     JobFailedError,
     JobNotFoundError,
-    OverwriteError,
+    OutputError,
     SetupError,
+    excerpt,
 )
 from gtkit._io import (
+    FOLDER_MARKER,
+    atomic_folder,
     atomic_writer,
+    check_folder,
     iam_client,
     new_session,
     parse_s3_uri,
     s3_client,
     sagemaker_client,
+    unsafe_part,
 )
 from gtkit._manifest import write_job_files
 from gtkit._preflight import SetupReport, check_setup
@@ -297,37 +302,83 @@ class LabelingJobClient:
 
     # ------------------------------------------------------------------ output
     def download(self, name: str, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Download the job's whole output tree to ``out`` and save ``describe.json`` beside it.
+        """Download the job's whole output tree to the folder ``out``, with ``describe.json``.
 
-        Returns the folder (``out``), which ``gtkit._output.read_output`` and ``gtkit analyze``
-        read. Existing files are never replaced unless ``overwrite`` is true.
+        Returns the folder, which :func:`gtkit.read_output` and ``gtkit analyze`` read. The
+        folder is written whole or not at all: the files go to a temporary folder beside
+        ``out``, renamed into place once every one is there, so an interrupted download leaves
+        nothing that looks complete. ``out`` must be new or empty, or (with ``overwrite``) an
+        earlier download, which is then replaced whole.
+
+        Every key is saved at its path relative to the job's output prefix. A key that could
+        not be saved inside ``out`` (an absolute path, ``..``, ``//``, a NUL byte, a name that
+        is both a file and a folder) is an OutputError listing every such key, before anything
+        is written. Folder markers (keys ending in ``/``) are skipped.
         """
         job = self.describe(name)
         prefix = f"{job['OutputConfig']['S3OutputPath'].rstrip('/')}/{name}/"
         bucket, key_prefix = parse_s3_uri(prefix)
-        root = Path(out)
-        keys = [
-            obj["Key"]
+        check_folder(out, overwrite=overwrite)  # before the listing: fail fast
+        objects = [
+            obj
             for page in self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=key_prefix
             )
             for obj in page.get("Contents", [])
         ]
-        if not keys:
+        files, problems = _saved_paths(
+            [o["Key"][len(key_prefix) :] for o in objects], [o.get("Size", 0) for o in objects]
+        )
+        if problems:
+            shown = [f"  {excerpt(key_prefix + key)}: {why}" for key, why in problems[:20]]
+            more = len(problems) - len(shown)
+            raise OutputError(
+                "\n".join(
+                    [f"{prefix}: {len(problems)} key(s) cannot be saved inside {out}, so "
+                     "nothing was written (keys of the bucket, from the output prefix):", *shown]
+                    + ([f"  and {more} more"] if more else [])
+                )
+            )  # fmt: skip
+        if not files:
             raise GtkitError(f"no output under {prefix} yet (status {job['LabelingJobStatus']})")
-        targets = [(k, root / k[len(key_prefix) :]) for k in keys]
-        clashes = [str(t) for _, t in targets if t.exists()]
-        if clashes and not overwrite:
-            raise OverwriteError(
-                target=str(root),
-                reason=f"holds {len(clashes)} of the job's files already (e.g. {clashes[0]})",
-            )
-        for key, target in targets:
-            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            with atomic_writer(target, overwrite=overwrite) as f:
-                f.write(body)
-        save_describe(job, root / "describe.json", overwrite=overwrite)
-        return root
+        with atomic_folder(
+            out, what=f"the output of labeling job {name}", overwrite=overwrite
+        ) as work:
+            for relative in files:
+                target = work.joinpath(*relative.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("xb") as f:
+                    self.s3.download_fileobj(bucket, key_prefix + relative, f)
+            save_describe(job, work / "describe.json")
+        return Path(out)
+
+
+#: Names gtkit writes itself at the top of a downloaded folder.
+_RESERVED = ("describe.json", FOLDER_MARKER)
+
+
+def _saved_paths(
+    relatives: Sequence[str], sizes: Sequence[int]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The keys (relative to the job's prefix) to save as files, and (key, why) for each that
+    cannot be saved inside the folder. Folder markers (ending in ``/``, empty) are skipped."""
+    files: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for relative, size in zip(relatives, sizes, strict=True):
+        if relative == "" or (relative.endswith("/") and not size):
+            continue  # a folder marker, such as the console's "Create folder" makes
+        why = next(filter(None, map(unsafe_part, relative.split("/"))), None)
+        if why is None and relative in _RESERVED:
+            why = "the name of a file gtkit writes there itself"
+        if why is not None:
+            problems.append((relative, why))
+        else:
+            files.append(relative)
+    folders = {"/".join(parts[:k]) for parts in (f.split("/") for f in files)
+               for k in range(1, len(parts))}  # fmt: skip
+    clashing = [f for f in files if f in folders]
+    problems += [(f, "is both a file and the folder of other keys") for f in clashing]
+    return [f for f in files if f not in folders], problems
 
 
 def _counts(job: DescribeLabelingJobResponseTypeDef) -> tuple[int, int | None, str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from gtkit._errors import GtkitError
+from gtkit._errors import GtkitError, excerpt
 from gtkit._io import is_s3
 from gtkit._output import JobOutput
 from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing, dollars
@@ -46,13 +46,16 @@ _TERMINAL = ("Completed", "Failed", "Stopped")
 
 
 def read_describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a saved ``DescribeLabelingJob`` response (JSON)."""
+    """Read a saved ``DescribeLabelingJob`` response (JSON), checking the fields gtkit reads
+    from it (the workers and price of :func:`pricing_from_describe`): GtkitError names the file
+    and field where one is missing or of the wrong type."""
     try:
         doc = orjson.loads(Path(path).read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise GtkitError(f"{path}: not a saved DescribeLabelingJob response ({exc})") from None
     if not isinstance(doc, dict) or "HumanTaskConfig" not in doc:
         raise GtkitError(f"{path}: no HumanTaskConfig; expected a DescribeLabelingJob response")
+    _prices(doc, str(path))
     return doc
 
 
@@ -67,15 +70,57 @@ def find_describe(output: JobOutput) -> Path | None:
     return path if path.is_file() else None
 
 
+#: The service's ranges of what a describe response says about prices (ground-truth-facts.md 2).
+_DESCRIBE_RANGES = {
+    "NumberOfHumanWorkersPerDataObject": (1, 9),
+    "Dollars": (0, 2),
+    "Cents": (0, 99),
+    "TenthFractionsOfACent": (0, 9),
+}
+
+
+def _whole(value: Any, where: str, field: str, *, default: int | None = None) -> int:
+    """``value`` if a whole number in the field's range (``default`` where absent or null)."""
+    low, high = _DESCRIBE_RANGES[field]
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise GtkitError(
+            f"{where}: {field} is {excerpt(value)}; expected a whole number from {low} to {high}"
+        )
+    return value
+
+
+def _prices(describe: Mapping[str, Any], where: str) -> tuple[int, float]:
+    """Workers per object and task price (dollars) of a describe response, checked."""
+    human = describe.get("HumanTaskConfig")
+    if not isinstance(human, Mapping):
+        raise GtkitError(f"{where}: HumanTaskConfig is {excerpt(human)}; expected an object")
+    field = "NumberOfHumanWorkersPerDataObject"
+    workers = _whole(human.get(field), f"{where}: HumanTaskConfig", field)
+    price = human.get("PublicWorkforceTaskPrice")
+    amount = price.get("AmountInUsd") if isinstance(price, Mapping) else price
+    if amount is None:
+        return workers, 0.0
+    if not isinstance(amount, Mapping):
+        raise GtkitError(
+            f"{where}: HumanTaskConfig.PublicWorkforceTaskPrice is {excerpt(price)}; expected "
+            "an object with AmountInUsd (Dollars, Cents, TenthFractionsOfACent)"
+        )
+    part = f"{where}: HumanTaskConfig.PublicWorkforceTaskPrice.AmountInUsd"
+    fields = ("Dollars", "Cents", "TenthFractionsOfACent")
+    checked = {k: _whole(amount.get(k), part, k, default=0) for k in fields}
+    return workers, float(dollars(checked))
+
+
 def pricing_from_describe(
     describe: Mapping[str, Any], *, object_fee: float = DEFAULT_OBJECT_FEE
 ) -> Pricing:
     """Workers and task price (dollars) from a DescribeLabelingJob response; private and vendor
-    workforces have no task price (0)."""
-    human = describe["HumanTaskConfig"]
-    amount = human.get("PublicWorkforceTaskPrice", {}).get("AmountInUsd")
-    price = float(dollars(amount)) if amount else 0.0
-    return Pricing(object_fee, int(human["NumberOfHumanWorkersPerDataObject"]), price)
+    workforces have no task price. A field of the wrong type or out of the service's range is
+    a GtkitError naming it."""
+    workers, price = _prices(describe, "describe")
+    return Pricing(object_fee, workers, price)
 
 
 def _time(value: Any) -> datetime | None:

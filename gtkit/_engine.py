@@ -133,10 +133,13 @@ def timestamp_sql(column: str) -> str:
     slower, time-zone-aware reading; the usual naive one the plain one.)
     """
     offset = f"regexp_matches({column}, '[+-][0-9][0-9]:?[0-9][0-9]$')"
+    javascript = (
+        f"CAST(try_strptime(regexp_replace({column}, ' \\(.*\\)$', ''), "
+        "'%a %b %d %Y %H:%M:%S GMT%z') AS TIMESTAMP)"
+    )  # its time-zone name in brackets is optional: "... GMT-0700" ends in an offset too
     return (
-        f"CASE WHEN {offset} THEN CAST(TRY_CAST({column} AS TIMESTAMPTZ) AS TIMESTAMP) "
-        f"ELSE COALESCE(TRY_CAST({column} AS TIMESTAMP), CAST(try_strptime(regexp_replace("
-        f"{column}, ' \\(.*\\)$', ''), '%a %b %d %Y %H:%M:%S GMT%z') AS TIMESTAMP)) END"
+        f"CASE WHEN {offset} THEN COALESCE(CAST(TRY_CAST({column} AS TIMESTAMPTZ) AS TIMESTAMP), "
+        f"{javascript}) ELSE COALESCE(TRY_CAST({column} AS TIMESTAMP), {javascript}) END"
     )
 
 

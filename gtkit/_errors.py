@@ -4,7 +4,8 @@ Every error gtkit raises for a user's mistake derives from :class:`GtkitError`, 
 can catch them all and the CLI can print them without a traceback::
 
     GtkitError
-    ├── SpecError            a job spec breaks a service rule (all problems at once)
+    ├── SpecError            a job spec breaks a service rule (all problems at once), or
+    │                        its config file is not data gtkit reads (one line)
     │   └── UnknownRegionError   a region Ground Truth does not serve
     ├── ManifestError        an input manifest is malformed (file and line of every problem)
     ├── OutputError          a job's output could not be read (file and line)
@@ -21,10 +22,13 @@ Messages name the field, or the file and line, what was wrong and what is allowe
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_PROBLEMS",
     "GtkitError",
     "JobConflictError",
     "JobError",
@@ -38,7 +42,36 @@ __all__ = [
     "SetupError",
     "SpecError",
     "UnknownRegionError",
+    "excerpt",
 ]
+
+#: The problems one reading lists one by one, reading leniently (a manifest's lines, a tree's
+#: evidence, its answers, its consolidations): the rest are counted by kind ("and N more"), so
+#: that a file of millions of bad lines is read in bounded memory and told in a screenful.
+MAX_PROBLEMS = 50
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 3
+
+
+def excerpt(value: object) -> str:
+    """A short repr of ``value`` for a message: one line (a newline shows as ``\\n``) of at
+    most 100 characters, however large or deeply nested the value is (strings, lists and
+    mappings are cut, with ``...``); made without walking more of the value than it shows.
+
+    >>> excerpt("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+    >>> excerpt([[["deep"]]] * 100)
+    "[[['deep']], [['deep']], [['deep']], [['deep']], ...]"
+    >>> excerpt(10**5000)
+    'a whole number of about 5000 digits'
+    """
+    if isinstance(value, int) and abs(value) >= 10**30:  # str() refuses over 4,300 digits
+        return f"a whole number of about {round(value.bit_length() * math.log10(2))} digits"
+    text = _REPR.repr(value)
+    return text if len(text) <= 100 else f"{text[:97]}..."
 
 
 @dataclass(frozen=True)
@@ -69,20 +102,23 @@ class GtkitError(Exception):
 class _ProblemsError(GtkitError):
     """An error that carries every problem found, so users fix them all in one go."""
 
-    def __init__(self, problems: Iterable[Problem], *, heading: str) -> None:
+    def __init__(self, problems: Iterable[Problem], *, heading: str | None) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
+        if heading is None:  # one line
+            super().__init__("; ".join(str(p) for p in self.problems))
+            return
         lines = [heading] + [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 
 class SpecError(_ProblemsError):
-    """A labeling-job spec breaks one or more rules the service enforces."""
+    """A labeling-job spec breaks one or more rules the service enforces; or, ``one_line``,
+    its config file could not be read as data (the problem names the file and line)."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, one_line: bool = False) -> None:
         n = len(problems)
-        super().__init__(
-            problems, heading=f"invalid labeling-job spec ({n} problem{'s' * (n != 1)}):"
-        )
+        heading = f"invalid labeling-job spec ({n} problem{'s' * (n != 1)}):"
+        super().__init__(problems, heading=None if one_line else heading)
 
 
 class UnknownRegionError(SpecError):

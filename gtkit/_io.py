@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import IO, TYPE_CHECKING
 import boto3
 import botocore.loaders
 import botocore.session
+import orjson
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -23,8 +26,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
 
 __all__ = [
+    "FOLDER_MARKER",
     "RETRY_CONFIG",
+    "atomic_folder",
     "atomic_writer",
+    "check_folder",
     "iam_client",
     "is_s3",
     "join_uri",
@@ -33,6 +39,7 @@ __all__ = [
     "s3_client",
     "s3_size",
     "sagemaker_client",
+    "unsafe_part",
     "upload_file_safely",
 ]
 
@@ -179,3 +186,104 @@ def put_bytes_safely(
             raise OverwriteError(target=uri, reason="exists with other content", argument=None)
         return
     client.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+#: The file gtkit writes last into each folder it makes whole (a job download, a YOLO or VOC
+#: export): what the folder holds. Only a folder holding it is replaced, and only when asked.
+FOLDER_MARKER = ".gtkit.json"
+#: The longest file or folder name gtkit writes, in bytes of UTF-8 (file systems allow 255).
+MAX_NAME_BYTES = 255
+
+
+def unsafe_part(part: str) -> str | None:
+    """Why one part of a relative path (between slashes) must not be written, or None.
+
+    >>> for part in ("a.json", "", "..", "a\\0b"):
+    ...     print(unsafe_part(part))
+    None
+    an empty part (a leading, doubled or trailing /)
+    '..' leaves the folder
+    a NUL byte
+    """
+    if part == "":
+        return "an empty part (a leading, doubled or trailing /)"
+    if part == "..":
+        return "'..' leaves the folder"
+    if part == ".":
+        return "'.' names the folder itself"
+    if "\0" in part:
+        return "a NUL byte"
+    if any(sep in part for sep in (os.sep, os.altsep or "/") if sep != "/"):  # on Windows, \\
+        return f"a path separator of this system ({os.sep!r})"
+    if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"a name longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def _folder_state(target: Path) -> str:
+    """``"free"`` (absent, or an empty folder), ``"ours"`` (a folder gtkit made whole: it holds
+    :data:`FOLDER_MARKER`) or ``"other"`` (a file, or a folder of anything else)."""
+    if not target.exists() and not target.is_symlink():
+        return "free"
+    if target.is_dir() and not target.is_symlink():
+        if (target / FOLDER_MARKER).is_file():
+            return "ours"
+        if not any(target.iterdir()):
+            return "free"
+    return "other"
+
+
+def check_folder(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Raise OverwriteError unless :func:`atomic_folder` may write the folder ``path``."""
+    target = Path(path).resolve()
+    state = _folder_state(target)
+    if state == "ours" and not overwrite:
+        raise OverwriteError(target=str(target), reason="holds an earlier gtkit download or export")
+    if state == "other":
+        raise OverwriteError(
+            target=str(target),
+            reason="exists and is not a folder gtkit wrote (no "
+            f"{FOLDER_MARKER}); choose a new or empty folder",
+            argument=None,
+        )
+
+
+@contextmanager
+def atomic_folder(
+    path: str | os.PathLike[str], *, what: str, overwrite: bool = False
+) -> Iterator[Path]:
+    """Write a whole folder at once: yield a temporary folder beside ``path`` to fill, then
+    write :data:`FOLDER_MARKER` (saying ``what`` the folder holds) and rename it into place.
+
+    An interrupted or failed run removes the temporary folder, so nothing at ``path`` ever looks
+    complete when it is not. ``path`` must be absent, an empty folder, or (with ``overwrite``)
+    a folder gtkit made this way, which is then replaced whole, never mixed with the new one;
+    anything else raises OverwriteError and is left untouched.
+    """
+    target = Path(path).resolve()
+    check_folder(target, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    work.chmod(0o777 & ~_umask())
+    try:
+        yield work
+        marker = {"written_by": "gtkit", "holds": what, "written": time.time()}
+        (work / FOLDER_MARKER).write_bytes(orjson.dumps(marker))
+        check_folder(
+            target, overwrite=overwrite
+        )  # again: another process may have written meanwhile
+        if target.is_dir() and any(target.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.replaced-", dir=target.parent))
+            target.replace(old / "old")
+            try:
+                work.replace(target)
+            except BaseException:
+                (old / "old").replace(target)  # put the earlier folder back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            work.replace(target)  # onto nothing, or onto an empty folder
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

@@ -37,7 +37,7 @@ from gtkit._engine import (
     timestamp_sql,
     utc,
 )
-from gtkit._errors import OutputError, Problem
+from gtkit._errors import MAX_PROBLEMS, OutputError, Problem, excerpt
 from gtkit._lines import describe_records, record_lines
 
 __all__ = [
@@ -357,7 +357,7 @@ def read_label_tables(
     name: str,
     lenient: bool,
     details: bool = True,
-    max_problems: int = 50,
+    max_problems: int = MAX_PROBLEMS,
 ) -> LabelTables:
     """Read the manifest at the local ``path`` (named ``name`` in messages) into tables;
     without ``details``, only what labels are (see :data:`_DETAILS`: for reference labels)."""
@@ -375,23 +375,43 @@ def read_label_tables(
             rejected = _rejected_records(con, path, layout)
             rejected, problems = _described(path, rejected, line_of, layout, name, max_problems)
             if len(rejected) and not lenient:
-                raise OutputError(_many(f"{name}: lines the reader cannot take", problems))
+                raise OutputError(
+                    _many(
+                        f"{name}: lines the reader cannot take",
+                        [p for p in problems if p.where != name],  # not the count of the rest
+                        len(rejected),
+                    )
+                )
             parts = _read(con, path, layout, rejected=rejected, details=details)
     except EngineError as exc:
         raise OutputError(f"{name}: cannot read as JSON Lines ({_first_line(exc)})") from None
     bad_dates = [_problem(name, line_of, r, m, "value") for r, m in parts.bad_dates]
     if bad_dates and not lenient:
-        raise OutputError(_many(f"{name}: values the reader cannot take", bad_dates))
+        raise OutputError(
+            _many(
+                f"{name}: values the reader cannot take",
+                bad_dates,
+                len(bad_dates) + parts.more_dates,
+            )
+        )
     notes = [_problem(name, line_of, r, m, "note") for r, m in parts.notes]
     unnamed = [
-        Problem(name, f"top-level key {key!r} is left out of 'extra': the reader cannot tell "
-                "it from another key (no name, or one that differs only in case)", "note")
+        Problem(name, f"top-level key {excerpt(key)} is left out of 'extra': the reader cannot "
+                "tell it from another key (no name, or one that differs only in case)", "note")
         for key in layout.unnamed
     ]  # fmt: skip
+    more = [
+        Problem(name, f"and {n} more {what}", kind)
+        for n, what, kind in (
+            (parts.more_dates, "values the reader cannot take, read as unknown", "value"),
+            (parts.more_notes, "notes", "note"),
+        )
+        if n
+    ]
     tables = parts.tables(line_of)
     del parts
     release_memory()
-    tables.problems = problems + sorted(bad_dates + notes, key=_line_number) + unnamed
+    tables.problems = problems + sorted(bad_dates + notes, key=_line_number) + more + unnamed
     return tables
 
 
@@ -409,7 +429,7 @@ def _described(
     found = describe_records(path, {int(r): int(line_of[r]) for r in shown}, layout.shapes())
     cleared = {r for r, m in found.items() if not m}
     problems = [Problem(f"{name}:{line_of[r]}", m, "skipped") for r, m in found.items() if m]
-    rejected = np.array([r for r in rejected.tolist() if r not in cleared], dtype=np.int64)
+    rejected = rejected[~np.isin(rejected, np.array(sorted(cleared), dtype=np.int64))]
     if len(rejected) > len(problems):
         more = len(rejected) - len(problems)
         problems.append(Problem(name, f"and {more} more lines the reader cannot take", "skipped"))
@@ -429,15 +449,22 @@ class _Parts:
     boxes: list[pa.Table] = field(default_factory=list)
     classes: list[pa.Table] = field(default_factory=list)
     cuboids: list[pa.Table] = field(default_factory=list)
-    bad_dates: list[tuple[int, str]] = field(default_factory=list)
-    notes: list[tuple[int, str]] = field(default_factory=list)
+    bad_dates: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_PROBLEMS
+    notes: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_PROBLEMS
+    more_dates: int = 0  # bad dates not kept
+    more_notes: int = 0
 
     def add(self, rows: pa.Table) -> None:
         for column, found in (("bad_date", self.bad_dates), ("note", self.notes)):
             stated = rows.filter(pc.is_valid(rows.column(column)))
+            kept = stated.slice(0, max(MAX_PROBLEMS - len(found), 0))
             found += zip(
-                stated.column("record").to_pylist(), stated.column(column).to_pylist(), strict=True
+                kept.column("record").to_pylist(), kept.column(column).to_pylist(), strict=True
             )
+            if column == "bad_date":
+                self.more_dates += stated.num_rows - kept.num_rows
+            else:
+                self.more_notes += stated.num_rows - kept.num_rows
         objects, boxes, classes, cuboids = (_owned(t) for t in _batch_tables(rows))
         self.objects.append(objects)
         self.boxes.append(boxes)
@@ -511,9 +538,11 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _many(heading: str, problems: list[Problem], shown: int = 20) -> str:
-    lines = [f"{heading} ({len(problems)}{'+' if len(problems) >= shown else ''}):"]
-    lines += [f"  {p}" for p in problems[:shown]]
+def _many(heading: str, problems: list[Problem], total: int, shown: int = 20) -> str:
+    """The message of a strict read's error: ``total`` problems, the first ``shown`` told."""
+    lines = [f"{heading} ({total}):"] + [f"  {p}" for p in problems[: min(shown, total)]]
+    if total > shown:
+        lines.append(f"  and {total - shown} more")
     lines.append("read with lenient=True (--lenient) to skip them, listing each")
     return "\n".join(lines)
 

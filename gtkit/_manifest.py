@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import ClientError
 
-from gtkit._errors import ManifestError, OverwriteError, Problem
+from gtkit._errors import ManifestError, OverwriteError, Problem, excerpt
 from gtkit._io import (
     atomic_writer,
     is_s3,
@@ -294,10 +294,10 @@ def check_manifest(
         if ref is not None:
             if not isinstance(ref, str) or not ref.startswith("s3://") or len(ref) < 8:
                 report.problems.append(
-                    Problem(where, f"source-ref {ref!r} is not an S3 URI (s3://bucket/key)")
+                    Problem(where, f"source-ref {excerpt(ref)} is not an S3 URI (s3://bucket/key)")
                 )
             elif "/" not in ref[5:] or ref.endswith("/"):
-                report.problems.append(Problem(where, f"source-ref {ref!r} names no object"))
+                report.problems.append(Problem(where, f"source-ref {excerpt(ref)} names no object"))
             else:
                 report.source_refs.setdefault(ref, number)
         if text is not None and not isinstance(text, str):
@@ -306,7 +306,9 @@ def check_manifest(
             size = len(orjson.dumps(value)) if not isinstance(value, str) else len(value)
             if size > MAX_ATTRIBUTE_CHARS:
                 report.problems.append(
-                    Problem(where, f"attribute {name!r} has {size} characters; at most 20000")
+                    Problem(
+                        where, f"attribute {excerpt(name)} has {size} characters; at most 20000"
+                    )
                 )
         identity = ref if isinstance(ref, str) else text if isinstance(text, str) else None
         if identity is not None:

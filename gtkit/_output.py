@@ -156,14 +156,14 @@ def _assign_iterations(objects: pd.DataFrame, evidence: Evidence) -> None:
         first = first[first["source"].notna()]
         named = evidence.by_source.merge(first, on="source", how="inner")
         by_index = pd.concat([by_index, named[["index", "iteration"]]], ignore_index=True)
-    if not len(by_index):
-        return
     index = objects["index"].to_numpy(dtype=np.int64)
-    size = int(max(index.max(initial=-1), by_index["index"].max()) + 1)
+    size = int(index.max(initial=-1)) + 1
+    ids = by_index["index"].to_numpy(np.int64)
+    mine = (ids >= 0) & (ids < size)  # evidence of objects the manifest has not is no evidence
+    if not mine.any():
+        return
     earliest = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(
-        earliest, by_index["index"].to_numpy(np.int64), by_index["iteration"].to_numpy(np.int64)
-    )
+    np.minimum.at(earliest, ids[mine], by_index["iteration"].to_numpy(np.int64)[mine])
     found = earliest[index]
     known = found != np.iinfo(np.int64).max
     objects["iteration"] = pd.arrays.IntegerArray(np.where(known, found, 0), ~known)
@@ -231,10 +231,13 @@ class JobOutput:
 
     @property
     def problems(self) -> list[Problem]:
-        """Every problem found in the files read so far: lines skipped reading leniently, and
-        what was read but deserves a look (a metadata ``objects`` list of the wrong length,
-        say). The manifest and iteration evidence are read for this; answer files only once
-        :attr:`worker_answers` or :attr:`consolidations` have been."""
+        """Every problem found in the files read so far: lines skipped and values read as
+        unknown reading leniently, and what was read but deserves a look (a metadata
+        ``objects`` list of the wrong length, say). Each reading tells the first
+        :data:`gtkit.MAX_PROBLEMS` of a kind with file and line and counts the rest in one
+        problem ("and N more ...", its ``where`` the file). The manifest and iteration
+        evidence are read for this; answer files only once :attr:`worker_answers` or
+        :attr:`consolidations` have been."""
         reading = self._reading
         found = list(reading.read_labels().problems)
         if reading.evidence is not None:
@@ -319,8 +322,11 @@ def read_manifest(
 ) -> JobOutput:
     """One output manifest (a local path or an ``s3://`` URI) as tables, read on first use.
 
-    Lines the reader cannot take raise OutputError naming the file and line of each; with
-    ``lenient=True`` they are listed in ``JobOutput.problems`` instead (never dropped silently).
+    Lines the reader cannot take, and values it cannot read (a date that is no date), raise
+    OutputError naming the file and line of each; with ``lenient=True`` the lines are skipped
+    and the values read as unknown, each listed in ``JobOutput.problems`` (never dropped
+    silently): the first :data:`gtkit.MAX_PROBLEMS` of each kind with their line, the rest
+    counted ("and N more"), so that millions of bad lines cost bounded memory.
     """
     text = str(path)
     client = s3_client(client=client) if is_s3(text) else None
@@ -336,6 +342,11 @@ def read_output(
     the tree holds: worker-response folders and consolidation responses per iteration,
     intermediate manifests, and auto-annotations under ``activelearning/``; where the evidence
     disagrees, the earliest iteration wins. Tables are read on first use.
+
+    A file, line, answer or value that is not what it should be raises OutputError naming
+    it; with ``lenient=True`` it is skipped (or read as unknown) and listed in
+    ``JobOutput.problems`` (see :func:`read_manifest`: at most :data:`gtkit.MAX_PROBLEMS` of
+    a kind told one by one per file read, the rest counted), and the rest is read.
     """
     text = str(path)
     if is_s3(text):

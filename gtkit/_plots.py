@@ -3,7 +3,8 @@
 Every function takes an optional ``ax=`` to draw into (the multi-image ones excepted), never
 calls ``plt.show()`` and never changes global settings. They use matplotlib's object API, so
 they work headless; the Figures they make show themselves as images in Jupyter when they are a
-cell's last expression (they have ``_repr_png_``), with or without pyplot.
+cell's last expression (they have ``_repr_png_``), with or without pyplot. Text that comes from
+files (file and class names) is drawn as it is, never read as mathtext (``$...$``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _say(ax: Axes, text: str) -> None:
     """Write ``text`` where a plot would be, with no axes: a sentence instead of empty axes."""
     ax.set_axis_off()
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=10,
-            transform=ax.transAxes)  # fmt: skip
+            transform=ax.transAxes, parse_math=False)  # fmt: skip
 
 
 def _iteration_names(values: pd.Series) -> list[str]:
@@ -383,7 +384,8 @@ def _draw_classes(
         lines.append(("reference: " + ", ".join(truth.astype(str)), REFERENCE))
     for k, (text, color) in enumerate(lines):
         ax.text(0.03, 0.05 + 0.12 * k, text, color="white", fontsize=8, transform=ax.transAxes,
-                bbox={"facecolor": color, "alpha": 0.85, "edgecolor": "none"})  # fmt: skip
+                bbox={"facecolor": color, "alpha": 0.85, "edgecolor": "none"},
+                parse_math=False)  # fmt: skip
     handles: list[Patch | Line2D] = [_label_handle(human)]
     return handles + ([_REFERENCE_HANDLE] if reference is not None else [])
 
@@ -437,8 +439,14 @@ def _gallery(
         name = file_name(row["source"]) or f"object {index}"
         width, height = float(row["image_width"]), float(row["image_height"])
         path = Path(image_dir) / name if image_dir is not None else None
+        img = None
+        unreadable = False
         if path is not None and path.is_file():
-            img = mpimg.imread(path)
+            try:
+                img = mpimg.imread(path)
+            except (OSError, ValueError, SyntaxError):  # not an image Pillow can read
+                unreadable = True
+        if img is not None:
             ax.imshow(img)
             height, width = img.shape[0], img.shape[1]
         else:
@@ -453,7 +461,8 @@ def _gallery(
             words.append(f"{_measure(analysis)} {scores[index]:.3f}")
         if not pd.isna(row["confidence"]):
             words.append(f"confidence {row['confidence']:.2f}")
-        ax.set_title(f"{name}\n{', '.join(words)}", fontsize=8)
+        shown = f"{name} (image not readable)" if unreadable else name
+        ax.set_title(f"{shown}\n{', '.join(words)}", fontsize=8, parse_math=False)  # '$' is text
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)

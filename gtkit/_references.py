@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gtkit._engine import EngineError, connect, fetch, release_memory
-from gtkit._errors import ReferenceLabelError
+from gtkit._errors import ReferenceLabelError, excerpt
 from gtkit._output import read_labels_only
 
 __all__ = [
@@ -491,6 +491,16 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
         raise ReferenceLabelError(f"{p}: cannot read ({exc.strerror})") from None
     finally:
         con.close()
+    empty = boxes.column("file_name").is_null().to_numpy(zero_copy_only=False)
+    if empty.any():
+        rows = np.flatnonzero(empty) + 1
+        shown = ", ".join(map(str, rows[:5])) + (
+            f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        )
+        raise ReferenceLabelError(
+            f"{p}: data row(s) {shown} (counted after the header): ImageID is empty; "
+            "every box needs the ID of its image"
+        )
     encoded = pc.dictionary_encode(boxes.column("file_name")).combine_chunks()
     codes = encoded.indices.to_numpy().astype(np.int64)
     images = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
@@ -528,6 +538,7 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
     root = Path(folder)
     images_txt, boxes_txt = root / "images.txt", root / "bounding_boxes.txt"
     con = connect()
+    reading = images_txt
     try:
         images = fetch(
             con,
@@ -539,6 +550,7 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
             [str(images_txt)],
         )
         con.register("cub_images", images)
+        reading = boxes_txt
         boxes = fetch(
             con,
             """SELECT i.file_name AS file_name, i.class_name AS class_name, b.x AS "left",
@@ -551,15 +563,15 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
             [str(boxes_txt)],
         )
     except EngineError as exc:
-        raise _csv_error(root, exc) from None
+        raise _csv_error(reading, exc) from None
     except OSError as exc:
-        raise ReferenceLabelError(f"{root}: cannot read CUB files ({exc.strerror})") from None
+        raise ReferenceLabelError(f"{reading}: cannot read ({exc.strerror})") from None
     finally:
         con.close()
     unknown = pc.is_null(boxes.column("file_name"))
     if pc.any(unknown).as_py():
         first = boxes.filter(unknown).column("id")[0].as_py()
-        raise ReferenceLabelError(f"{boxes_txt}: image id {first!r} is not in images.txt")
+        raise ReferenceLabelError(f"{boxes_txt}: image id {excerpt(first)} is not in images.txt")
     classes = (
         pd.DataFrame(
             {

@@ -26,7 +26,6 @@ field is reported once and never drags in problems with fields the user did not 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import types
 import typing
@@ -36,7 +35,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from gtkit._errors import Problem, SpecError
+from gtkit._config import ConfigReadError, read_config
+from gtkit._errors import Problem, SpecError, excerpt
 from gtkit._pricing import (
     DEFAULT_OBJECT_FEE,
     PRICE_STEP,
@@ -408,7 +408,7 @@ class LabelingJobSpec:
                 [
                     Problem(
                         "previous",
-                        f"job {r.get('LabelingJobName')!r} has no output manifest yet "
+                        f"job {excerpt(r.get('LabelingJobName'))} has no output manifest yet "
                         f"(status {r.get('LabelingJobStatus')}); chain from a completed job",
                     )
                 ]
@@ -493,7 +493,7 @@ def _field_problem(name: str, value: Any) -> str | None:
         items = value if isinstance(value, tuple) else (value,)
         wrong = [v for v in items if v not in allowed]
         if wrong:
-            return f"{wrong[0]!r} is not {what}; allowed: {', '.join(allowed)}"
+            return f"{excerpt(wrong[0])} is not {what}; allowed: {', '.join(allowed)}"
     if name in _RANGES:
         low, high, unit = _RANGES[name]
         if (low is not None and value < low) or (high is not None and value > high):
@@ -506,12 +506,11 @@ def _field_problem(name: str, value: Any) -> str | None:
     if name in _PATTERNS:
         pattern, longest, allowed = _PATTERNS[name]
         if len(value) > longest or not pattern.fullmatch(value):
-            shown = f"{value[:80]!r}…" if len(value) > 80 else repr(value)
-            return f"{shown}: {allowed}"
+            return f"{excerpt(value)}: {allowed}"
     if name == "task_price":
         price = _as_decimal(value)
         if price is None or not 0 <= price <= _MAX_PRICE or price % PRICE_STEP:
-            return f"{value!r}: dollars from 0 to {_MAX_PRICE} in steps of {PRICE_STEP}"
+            return f"{excerpt(value)}: dollars from 0 to {_MAX_PRICE} in steps of {PRICE_STEP}"
     return None
 
 
@@ -561,24 +560,26 @@ def _attribute_suffix(c: _Context) -> Iterator[Problem]:
     where = "label_attribute" if s.label_attribute is not None else "name"
     why = "" if s.label_attribute is not None else " (the label attribute defaults to the name)"
     if attr.endswith("-metadata"):
-        yield Problem(where, f"{attr!r} must not end in -metadata{why}; set label_attribute")
+        yield Problem(where, f"{excerpt(attr)} must not end in -metadata{why}; set label_attribute")
     if task.attribute_rule is AttributeRule.MUST_END_REF and not attr.endswith("-ref"):
-        yield Problem(where, f"{attr!r} must end in -ref for {s.task} jobs (e.g. {attr}-ref)")
+        yield Problem(
+            where, f"{excerpt(attr)} must end in -ref for {s.task} jobs (e.g. {attr[:60]}-ref)"
+        )
     if task.attribute_rule is AttributeRule.MUST_NOT_END_REF and attr.endswith("-ref"):
-        yield Problem(where, f"{attr!r} must not end in -ref for {s.task} jobs{why}")
+        yield Problem(where, f"{excerpt(attr)} must not end in -ref for {s.task} jobs{why}")
 
 
 @_rule("manifest")
 def _manifest_is_a_file(c: _Context) -> Iterator[Problem]:
     if c.spec.manifest.endswith("/"):
-        yield Problem("manifest", f"{c.spec.manifest!r} is a prefix; name the manifest file")
+        yield Problem("manifest", f"{excerpt(c.spec.manifest)} is a prefix; name the manifest file")
 
 
 @_rule("keywords")
 def _keyword_lengths(c: _Context) -> Iterator[Problem]:
     for kw in c.spec.keywords:
         if not 1 <= len(kw) <= 30:
-            yield Problem("keywords", f"{kw!r}: each keyword 1 to 30 characters")
+            yield Problem("keywords", f"{excerpt(kw)}: each keyword 1 to 30 characters")
 
 
 @_rule("task", "task_time_limit")
@@ -617,7 +618,7 @@ def _public_price(c: _Context) -> Iterator[Problem]:
     elif price not in task.prices:
         yield Problem(
             "task_price",
-            f"{s.task_price!r} is not a public-workforce price for {s.task}; "
+            f"{excerpt(s.task_price)} is not a public-workforce price for {s.task}; "
             f"allowed (dollars): {allowed}",
         )
 
@@ -638,7 +639,8 @@ def _workteam_region(c: _Context) -> Iterator[Problem]:
     team = _WORKTEAM_RE.fullmatch(s.workforce)
     if team is not None and team.group(1) != s.region:
         yield Problem(
-            "workforce", f"workteam is in {team.group(1)!r}; the job runs in {s.region!r}"
+            "workforce",
+            f"workteam is in {excerpt(team.group(1))}; the job runs in {excerpt(s.region)}",
         )
 
 
@@ -679,7 +681,7 @@ def _labels_for_task(c: _Context) -> Iterator[Problem]:
         if not label.strip():
             yield Problem("labels", "an empty label")
         elif label in seen:
-            yield Problem("labels", f"{label!r} appears twice")
+            yield Problem("labels", f"{excerpt(label)} appears twice")
         seen.add(label)
 
 
@@ -701,7 +703,8 @@ def _initial_model(c: _Context) -> Iterator[Problem]:
     m = _MODEL_RE.fullmatch(s.initial_model_arn)
     if m and "region" not in c.bad and m.group(1) != s.region:
         yield Problem(
-            "initial_model_arn", f"model is in {m.group(1)!r}; the job runs in {s.region!r}"
+            "initial_model_arn",
+            f"model is in {excerpt(m.group(1))}; the job runs in {excerpt(s.region)}",
         )
 
 
@@ -723,7 +726,10 @@ def _lambda_regions(c: _Context) -> Iterator[Problem]:
         arn = getattr(s, name)
         m = _LAMBDA_RE.fullmatch(arn) if arn is not None and name not in c.bad else None
         if m and m.group(1) != s.region:
-            yield Problem(name, f"{arn!r} is in {m.group(1)!r}; the job runs in {s.region!r}")
+            yield Problem(
+                name,
+                f"{excerpt(arn)} is in {excerpt(m.group(1))}; the job runs in {excerpt(s.region)}",
+            )
 
 
 @_rule("task")
@@ -736,9 +742,11 @@ def _custom_template(c: _Context) -> Iterator[Problem]:
 def _tag_texts(c: _Context) -> Iterator[Problem]:
     for k, v in c.spec.tags.items():
         if not 1 <= len(k) <= 128 or not _TAG_RE.fullmatch(k) or k.startswith("aws:"):
-            yield Problem("tags", f"key {k!r}: 1-128 letters, digits, spaces and _.:/=+-@")
+            yield Problem("tags", f"key {excerpt(k)}: 1-128 letters, digits, spaces and _.:/=+-@")
         if len(v) > 256 or not _TAG_RE.fullmatch(v):
-            yield Problem("tags", f"value of {k!r}: up to 256 letters, digits, spaces and _.:/=+-@")
+            yield Problem(
+                "tags", f"value of {excerpt(k)}: up to 256 letters, digits, spaces and _.:/=+-@"
+            )
 
 
 _FIELD_ORDER = {f.name: n for n, f in enumerate(dataclasses.fields(LabelingJobSpec))}
@@ -903,12 +911,12 @@ def _convert(kind: str, value: Any) -> tuple[Any, str | None]:
     if kind == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value, None
-        return None, f"{value!r}: expected a whole number"
+        return None, f"{excerpt(value)}: expected a whole number"
     if kind == "flag":
         return (
             (value, None)
             if isinstance(value, bool)
-            else (None, f"{value!r}: expected true or false")
+            else (None, f"{excerpt(value)}: expected true or false")
         )
     if kind == "mapping":
         if isinstance(value, Mapping):
@@ -917,8 +925,17 @@ def _convert(kind: str, value: Any) -> tuple[Any, str | None]:
     if kind == "dollars":
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             return str(value), None
-        return None, f"{value!r}: expected dollars"
-    return (value, None) if isinstance(value, str) else (None, f"{value!r}: expected a string")
+        return None, f"{excerpt(value)}: expected dollars"
+    return (
+        (value, None) if isinstance(value, str) else (None, f"{excerpt(value)}: expected a string")
+    )
+
+
+def _key_name(key: object) -> str:
+    """A config key as it reads in a message: as it is, unless long or odd (then an excerpt)."""
+    if isinstance(key, str) and len(key) <= 60 and key.isprintable():
+        return key
+    return excerpt(key)
 
 
 def spec_from_dict(data: Mapping[str, Any], *, source: str = "config") -> LabelingJobSpec:
@@ -934,7 +951,9 @@ def spec_from_dict(data: Mapping[str, Any], *, source: str = "config") -> Labeli
     for raw_key, raw in data.items():
         key = _ALIASES.get(str(raw_key), str(raw_key))
         if key not in _FIELDS:
-            problems.append(Problem(str(raw_key), f"unknown field; allowed: {', '.join(_FIELDS)}"))
+            problems.append(
+                Problem(_key_name(raw_key), f"unknown field; allowed: {', '.join(_FIELDS)}")
+            )
             continue
         if raw is None:
             continue
@@ -960,20 +979,17 @@ def spec_from_dict(data: Mapping[str, Any], *, source: str = "config") -> Labeli
 
 
 def load_spec(path: str | Path) -> LabelingJobSpec:
-    """Read a YAML or JSON job config file into a checked spec."""
-    import yaml
+    """Read a YAML or JSON job config file into a checked spec.
 
+    The file is read as plain data (see :mod:`gtkit._config`): one that is not UTF-8, YAML or
+    JSON, whose aliases expand beyond its size limit, that nests too deep, gives a key twice
+    or holds a whole number of more than 30 digits is a SpecError of one line naming the file
+    and line, raised in a fraction of a second."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([Problem(str(p), f"cannot read: {exc.strerror}")]) from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError(
-            [Problem(str(p), f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}")]
-        ) from None
+        data = read_config(p)
+    except ConfigReadError as exc:
+        raise SpecError([Problem(exc.where, exc.why)], one_line=True) from None
     if not isinstance(data, Mapping):
-        raise SpecError([Problem(str(p), "expected a mapping of spec fields")])
+        raise SpecError([Problem(str(p), "expected a mapping of spec fields")], one_line=True)
     return spec_from_dict(data, source=str(p))

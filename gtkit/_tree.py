@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,18 +32,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from botocore.exceptions import ClientError
 
-from gtkit._engine import MAX_LINE_BYTES, EngineError, document_limit, fetch, timestamp_sql
-from gtkit._errors import OutputError, Problem
+from gtkit._engine import MAX_LINE_BYTES, EngineError, fetch, timestamp_sql, utc
+from gtkit._errors import MAX_PROBLEMS, OutputError, Problem, excerpt
 from gtkit._io import join_uri, parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
+    "MAX_PROBLEMS",
     "PLACES",
     "Evidence",
+    "Problems",
     "Tree",
     "auto_iteration",
     "empty_answers",
@@ -56,9 +60,51 @@ __all__ = [
 OUTPUT_MANIFEST = "manifests/output/output.manifest"
 AUTO_ANNOTATIONS = "auto_annotator_output.txt"
 
-_ITERATION_RE = re.compile(r"iteration-([0-9]+)", re.ASCII)
-_DIGITS_RE = re.compile(r"[0-9]+", re.ASCII)
+# Numbers of at most 18 digits: every one fits the tables' 64-bit integers.
+_ITERATION_RE = re.compile(r"iteration-([0-9]{1,18})", re.ASCII)
+_DIGITS_RE = re.compile(r"[0-9]{1,18}", re.ASCII)
 _S3_THREADS = 16  # objects fetched at once from S3
+#: Characters the engine takes for a glob pattern in a file name.
+_GLOB = frozenset("*?[]{}")
+
+
+class Problems:
+    """The problems found reading a tree: the first :data:`MAX_PROBLEMS` kept, the rest counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[Problem] = []
+        self.more: dict[str, int] = {}
+
+    def add(self, where: str, message: str, kind: str = "skipped") -> None:
+        if len(self.kept) < MAX_PROBLEMS:
+            self.kept.append(Problem(where, message, kind))
+        else:
+            self.more[kind] = self.more.get(kind, 0) + 1
+
+    def count(self, kind: str, n: int) -> None:
+        """Count ``n`` more problems of ``kind`` not told one by one."""
+        if n > 0:
+            self.more[kind] = self.more.get(kind, 0) + n
+
+    def __bool__(self) -> bool:
+        return bool(self.kept)
+
+    def listed(self, where: str) -> list[Problem]:
+        """The problems kept, then one "and N more" for each kind only counted."""
+        words = {"skipped": "files, lines or answers skipped", "value": "values read as unknown"}
+        return self.kept + [
+            Problem(where, f"and {n} more problems ({words.get(kind, kind)})", kind)
+            for kind, n in self.more.items()
+        ]
+
+    def raise_unless(self, lenient: bool) -> None:
+        """Raise OutputError naming the first problems, unless reading leniently."""
+        if self.kept and not lenient:
+            total = len(self.kept) + sum(self.more.values())
+            lines = [str(p) for p in self.kept[:20]]
+            if total > len(lines):
+                lines.append(f"and {total - len(lines)} more")
+            raise OutputError("\n".join(lines))
 
 
 def iteration_folder(name: str) -> int | None:
@@ -166,7 +212,12 @@ class Tree:
         """Local paths of some files of the tree, in order: S3 objects are fetched (a few at a
         time) into a temporary folder that is removed afterwards."""
         if self.client is None:
-            yield [self.full(r) for r in relatives]
+            paths = [self.full(r) for r in relatives]
+            if not any(_GLOB.intersection(p) for p in paths):
+                yield paths
+                return
+            with tempfile.TemporaryDirectory(prefix="gtkit-") as tmp:
+                yield [_plain_name(p, Path(tmp) / f"{n:08d}") for n, p in enumerate(paths)]
             return
         client = self.client
         with tempfile.TemporaryDirectory(prefix="gtkit-") as tmp:
@@ -213,6 +264,17 @@ class Tree:
             + (f"; candidates: {', '.join(candidates[:5])}" if candidates else "")
             + ")"
         )
+
+
+def _plain_name(path: str, link: Path) -> str:
+    """``path`` where the engine would take it for a glob pattern: a link of a plain name."""
+    if not _GLOB.intersection(path):
+        return path
+    try:
+        link.symlink_to(Path(path).resolve())
+    except OSError:  # no symbolic links here: a copy
+        shutil.copyfile(path, link)
+    return str(link)
 
 
 @dataclass
@@ -270,8 +332,8 @@ def read_evidence(
 ) -> Evidence:
     """Every piece of iteration evidence in the ``places`` of a tree (see :func:`find_places`
     and the module docstring). Files that are not what they should be raise OutputError, or
-    reading leniently are listed as problems."""
-    problems: list[Problem] = []
+    reading leniently are listed as problems (at most :data:`MAX_PROBLEMS`, then counts)."""
+    problems = Problems()
     index_parts, source_parts = [], []
     for base in places["activelearning"]:
         auto_ids, auto_sources = _auto_labels(tree, base, con, problems)
@@ -292,9 +354,8 @@ def read_evidence(
     source_parts.append(_no_source())
     by_index = pd.concat(index_parts, ignore_index=True)
     by_source = pd.concat(source_parts, ignore_index=True)
-    if problems and not lenient:
-        raise OutputError("\n".join(str(p) for p in problems[:20]))
-    return Evidence(by_index, by_source, problems)
+    problems.raise_unless(lenient)
+    return Evidence(by_index, by_source, problems.listed(tree.root))
 
 
 def _frame(**columns: object) -> pd.DataFrame:
@@ -302,7 +363,7 @@ def _frame(**columns: object) -> pd.DataFrame:
     return frame
 
 
-def _worker_folders(tree: Tree, base: str, problems: list[Problem]) -> pd.DataFrame:
+def _worker_folders(tree: Tree, base: str, problems: Problems) -> pd.DataFrame:
     """Objects per iteration from the worker-response folders' names alone."""
     folders, _ = tree.children(base)
     index: list[np.ndarray] = []
@@ -310,14 +371,14 @@ def _worker_folders(tree: Tree, base: str, problems: list[Problem]) -> pd.DataFr
     for folder in folders:
         n = iteration_folder(folder)
         if n is None:
-            problems.append(Problem(f"{base}/{folder}", "not an iteration-<N> folder; skipped"))
+            problems.add(f"{base}/{folder}", "not an iteration-<N> folder; skipped")
             continue
         ids, _ = tree.children(f"{base}/{folder}")
         good = [i for i in ids if _DIGITS_RE.fullmatch(i)]
-        for bad in sorted(set(ids) - set(good))[:5]:
-            problems.append(
-                Problem(f"{base}/{folder}/{bad}", "not a datasetObjectId folder; skipped")
-            )
+        bad = sorted(set(ids) - set(good))
+        for name in bad[:5]:
+            problems.add(f"{base}/{folder}/{name}", "not a datasetObjectId folder; skipped")
+        problems.count("skipped", len(bad) - 5)
         index.append(np.array(good, dtype=object).astype(np.int64))
         iteration.append(np.full(len(good), n, dtype=np.int64))
     return _frame(
@@ -327,7 +388,7 @@ def _worker_folders(tree: Tree, base: str, problems: list[Problem]) -> pd.DataFr
 
 
 def _files_by_iteration(
-    tree: Tree, base: str, problems: list[Problem], suffix: str = ".json"
+    tree: Tree, base: str, problems: Problems, suffix: str = ".json"
 ) -> tuple[list[str], list[int]]:
     """``.json`` files under ``base``'s iteration-N folders, with their N."""
     files, iterations = [], []
@@ -339,7 +400,7 @@ def _files_by_iteration(
             None,
         )
         if n is None:
-            problems.append(Problem(relative, "not under an iteration-<N> folder; skipped"))
+            problems.add(relative, "not under an iteration-<N> folder; skipped")
             continue
         files.append(relative)
         iterations.append(n)
@@ -369,11 +430,81 @@ def _with_files(
     )
 
 
+@contextmanager
+def _documents(
+    tree: Tree,
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[str],
+    iterations: Sequence[int],
+    problems: Problems,
+    *,
+    shape: str,
+    indexes: Sequence[int] | None = None,
+) -> Iterator[None]:
+    """Make the table ``docs`` for the duration: each of ``files`` (position, iteration,
+    index) with its content as JSON, where it is one JSON document in UTF-8 whose top level
+    is ``shape`` (``OBJECT`` or ``ARRAY``); every other file is a problem, and not in it.
+
+    Each file is read whole by the engine as bytes, so that one broken file costs only
+    itself, never the files read with it."""
+    with tree.local(files) as paths:
+        _with_files(con, paths, iterations, indexes)
+        try:
+            con.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE docs AS
+                SELECT f.position, f.iteration, f."index",
+                       CASE WHEN json_valid(t.text) THEN t.text::JSON END AS doc
+                FROM (SELECT filename, try(decode(content)) AS text FROM read_blob(?)) AS t
+                JOIN files AS f ON t.filename = f.filename""",
+                [list(paths)],
+            )
+        except EngineError as exc:  # a file that cannot be read at all
+            raise OutputError(f"{tree.full(files[0])}...: cannot read ({_first(exc)})") from None
+        finally:
+            con.unregister("files")
+    try:
+        bad = fetch(
+            con,
+            f"""SELECT position, CASE WHEN doc IS NULL THEN 'not a JSON document in UTF-8'
+                    ELSE 'a JSON ' || lower(json_type(doc)) || ', not {shape.lower()}' END AS why
+                FROM docs WHERE doc IS NULL OR json_type(doc) <> '{shape}'
+                ORDER BY position""",
+        )
+        for position, why in zip(
+            bad.column("position").to_pylist()[:MAX_PROBLEMS],
+            bad.column("why").to_pylist()[:MAX_PROBLEMS],
+            strict=True,
+        ):
+            problems.add(files[position], f"{why}; skipped")
+        problems.count("skipped", bad.num_rows - MAX_PROBLEMS)
+        con.execute(f"DELETE FROM docs WHERE doc IS NULL OR json_type(doc) <> '{shape}'")
+        yield
+    finally:
+        con.execute("DROP TABLE IF EXISTS docs")
+
+
+def _element_problems(
+    table: pa.Table, files: Sequence[str], problems: Problems, checks: dict[str, tuple[str, str]]
+) -> None:
+    """Problems of the elements of documents: for each boolean column of ``table`` named in
+    ``checks`` (column: (kind, what)), its true rows (``position``, ``n``: the element's
+    place, from 1) as problems, the first few told and the rest counted."""
+    for column, (kind, what) in checks.items():
+        rows = table.filter(pc.fill_null(table.column(column), False))
+        shown = rows.slice(0, MAX_PROBLEMS)
+        for position, n in zip(
+            shown.column("position").to_pylist(), shown.column("n").to_pylist(), strict=True
+        ):
+            problems.add(files[position], f"element {n}: {what}", kind)
+        problems.count(kind, rows.num_rows - shown.num_rows)
+
+
 def _responses(
     tree: Tree,
     base: str,
     con: duckdb.DuckDBPyConnection,
-    problems: list[Problem],
+    problems: Problems,
     skip: set[int] | frozenset[int] = frozenset(),
 ) -> pd.DataFrame:
     """Objects per iteration from the consolidation responses (their ids only), file by file
@@ -383,30 +514,33 @@ def _responses(
     files, iterations = [f for f, _ in kept], [n for _, n in kept]
     if not files:
         return _no_index()
-    with tree.local(files) as paths:
-        _with_files(con, paths, iterations)
-        query = f"""
-        SELECT TRY_CAST(r.datasetObjectId AS BIGINT) AS "index", f.iteration, f.position,
-               r.datasetObjectId AS raw
-        FROM read_json(?, format = 'array', records = true, auto_detect = false,
-                       columns = {{'datasetObjectId': 'VARCHAR'}}, filename = true,
-                       maximum_object_size = {document_limit(paths)}) AS r
-        JOIN files AS f ON r.filename = f.filename
-        ORDER BY f.position, 1"""
-        try:
-            found = fetch(con, query, [list(paths)]).to_pandas()
-        except EngineError as exc:
-            problems.append(Problem(base, f"not consolidation responses ({_first(exc)})"))
-            return _no_index()
-        finally:
-            con.unregister("files")
-    bad = found[found["index"].isna()]
-    for position, raw in zip(bad["position"][:5], bad["raw"][:5], strict=False):
-        problems.append(Problem(files[int(position)], f"datasetObjectId {raw!r} is not a number"))
-    good = found[found["index"].notna()]
+    with _documents(tree, con, files, iterations, problems, shape="ARRAY"):
+        found = fetch(
+            con,
+            """
+            WITH elements AS (
+                SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e,
+                       generate_subscripts(CAST(doc AS JSON[]), 1) AS n FROM docs)
+            SELECT position, iteration, n,
+                CASE WHEN regexp_full_match(e->>'datasetObjectId', '[0-9]{1,18}')
+                     THEN CAST(e->>'datasetObjectId' AS BIGINT) END AS "index",
+                COALESCE(json_type(e) <> 'OBJECT', true) AS not_object
+            FROM elements ORDER BY position, n""",
+        )
+    found = found.append_column(
+        "bad_id", pc.and_(pc.invert(found.column("not_object")), pc.is_null(found.column("index")))
+    )
+    _element_problems(
+        found, files, problems,
+        {"not_object": ("skipped", "not an object; skipped"),
+         "bad_id": ("skipped", "its datasetObjectId is not a whole number; skipped")},
+    )  # fmt: skip
+    good = found.filter(pc.is_valid(found.column("index"))).sort_by(
+        [("position", "ascending"), ("index", "ascending")]
+    )  # file and id order
     return _frame(
-        index=good["index"].to_numpy(dtype=np.int64),
-        iteration=good["iteration"].to_numpy(dtype=np.int64),
+        index=good.column("index").to_numpy().astype(np.int64),
+        iteration=good.column("iteration").to_numpy().astype(np.int64),
     )
 
 
@@ -416,7 +550,7 @@ def _intermediate(
     con: duckdb.DuckDBPyConnection,
     attributes: Sequence[str],
     lenient: bool,
-    problems: list[Problem],
+    problems: Problems,
 ) -> pd.DataFrame:
     """Sources labeled (and not failed) in each intermediate manifest."""
     folders, _ = tree.children(base)
@@ -450,7 +584,7 @@ def _intermediate(
         try:
             found = fetch(con, query, [list(paths)]).to_pandas()
         except EngineError as exc:
-            problems.append(Problem(base, f"intermediate manifests not readable ({exc})"))
+            problems.add(base, f"intermediate manifests not readable ({_first(exc)})")
             return _no_source()
         finally:
             con.unregister("files")
@@ -460,7 +594,7 @@ def _intermediate(
 
 
 def _auto_labels(
-    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: list[Problem]
+    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: Problems
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Machine-labeled objects per iteration: each line of an auto-annotator output is a token
     (the object's id where it is a number), a space, and the label as JSON."""
@@ -468,7 +602,7 @@ def _auto_labels(
     iterations = [auto_iteration(f[len(base) + 1 :] if base else f) for f in files]
     for f, n in zip(files, iterations, strict=True):
         if n is None:
-            problems.append(Problem(f, "no iteration folder above it; skipped"))
+            problems.add(f, "no iteration folder above it; skipped")
     kept = [(f, n) for f, n in zip(files, iterations, strict=True) if n is not None]
     if not kept:
         return _no_index(), _no_source()
@@ -476,8 +610,9 @@ def _auto_labels(
         _with_files(con, paths, [n for _, n in kept])
         query = """
         WITH texts AS (
-            SELECT f.position, f.iteration, string_split(t.content, chr(10)) AS lines
-            FROM read_text(?) AS t JOIN files AS f ON t.filename = f.filename),
+            SELECT f.position, f.iteration, t.text, string_split(t.text, chr(10)) AS lines
+            FROM (SELECT filename, try(decode(content)) AS text FROM read_blob(?)) AS t
+            JOIN files AS f ON t.filename = f.filename),
         numbered AS (
             SELECT position, iteration, UNNEST(lines) AS line,
                    UNNEST(range(1, len(lines) + 1)) AS number FROM texts),
@@ -493,18 +628,36 @@ def _auto_labels(
                     json_extract_string(body, '$."source-ref"'),
                     json_extract_string(body, '$.source'), token)
                  ELSE token END AS source,
-            TRY_CAST(CASE WHEN regexp_full_match(token, '[0-9]+') THEN token END AS BIGINT) AS id
-        FROM parts"""
+            CASE WHEN regexp_full_match(token, '[0-9]{1,18}') THEN CAST(token AS BIGINT) END
+                AS id
+        FROM parts
+        UNION ALL
+        SELECT position, iteration, 0, NULL, false, NULL, NULL FROM texts WHERE text IS NULL
+        ORDER BY position, number"""
         try:
             found = fetch(con, query, [list(paths)]).to_pandas()
+        except EngineError as exc:  # a file that cannot be read at all
+            raise OutputError(f"{tree.full(kept[0][0])}...: cannot read ({_first(exc)})") from None
         finally:
             con.unregister("files")
     bad = found[~found["valid"].astype(bool)]
     for position, number in zip(bad["position"][:20], bad["number"][:20], strict=False):
-        problems.append(Problem(f"{kept[int(position)][0]}:{number}", "not 'token JSON'"))
+        where = kept[int(position)][0]
+        if number:
+            problems.add(f"{where}:{number}", "not 'token JSON'; skipped")
+        else:
+            problems.add(where, "not UTF-8 text; skipped")
+    problems.count("skipped", len(bad) - 20)
     found = found[found["valid"].astype(bool)]
+    numeric = found["token"].str.fullmatch("[0-9]+", na=False)
+    for position, token in zip(
+        found["position"][numeric & found["id"].isna()][:5],
+        found["token"][numeric & found["id"].isna()][:5],
+        strict=False,
+    ):
+        problems.add(kept[int(position)][0], f"object id {excerpt(token)} is too large; skipped")
     ids = found[found["id"].notna()]
-    named = found[found["id"].isna()]
+    named = found[found["id"].isna() & ~numeric]
     return (
         _frame(index=ids["id"].to_numpy(np.int64), iteration=ids["iteration"].to_numpy(np.int64)),
         _frame(
@@ -529,9 +682,13 @@ def read_worker_answers(
     for objects of an iteration that has no worker-response file (the same answers, without
     times). Columns: ``index``, ``iteration``, ``worker``, ``seconds`` (time spent, where
     known), ``accepted`` and ``submitted`` (UTC), ``answer`` (the answer content as JSON).
+
+    A file that is not what it should be, or an answer in it that is not an object, is
+    skipped; a time that is not one is read as unknown; each is a problem (listed reading
+    leniently, at most :data:`MAX_PROBLEMS`, else an OutputError), and the rest is read.
     Rows come file by file, a file's answers in its own order (a consolidation request's by
     object id, then as listed), the same on every read."""
-    problems: list[Problem] = []
+    problems = Problems()
     responses = pd.concat(
         [empty_answers()]
         + [_worker_responses(tree, base, con, problems) for base in places["worker-response"]],
@@ -547,9 +704,8 @@ def read_worker_answers(
         keys = pd.MultiIndex.from_frame(requests[["iteration", "index"]])
         requests = requests[~keys.isin(have)]
     answers = pd.concat([responses, requests], ignore_index=True) if len(requests) else responses
-    if problems and not lenient:
-        raise OutputError("\n".join(str(p) for p in problems[:20]))
-    return answers.reset_index(drop=True), problems
+    problems.raise_unless(lenient)
+    return answers.reset_index(drop=True), problems.listed(tree.root)
 
 
 _ANSWER_COLUMNS = ("index", "iteration", "worker", "seconds", "accepted", "submitted", "answer")
@@ -568,8 +724,16 @@ def empty_answers() -> pd.DataFrame:
     )
 
 
+def _answers_frame(table: pa.Table) -> pd.DataFrame:
+    """The worker-answer table from the engine's rows (times in UTC)."""
+    frame: pd.DataFrame = utc(table.select(list(_ANSWER_COLUMNS))).to_pandas()
+    if not len(frame):
+        return empty_answers()
+    return frame
+
+
 def _worker_responses(
-    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: list[Problem]
+    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: Problems
 ) -> pd.DataFrame:
     files, iterations, indexes = [], [], []
     for relative in tree.files(base):
@@ -578,95 +742,126 @@ def _worker_responses(
         parts = PurePosixPath(relative).parts
         n = iteration_folder(parts[-3]) if len(parts) >= 3 else None
         if n is None or not _DIGITS_RE.fullmatch(parts[-2]):
-            problems.append(
-                Problem(relative, "worker response outside iteration-<N>/<datasetObjectId>/")
-            )
+            problems.add(relative, "worker response outside iteration-<N>/<datasetObjectId>/")
             continue
         files.append(relative)
         iterations.append(n)
         indexes.append(int(parts[-2]))
     if not files:
         return empty_answers()
-    answer = (
-        "STRUCT(workerId VARCHAR, answerContent JSON, submissionTime VARCHAR, "
-        "acceptanceTime VARCHAR, timeSpentInSeconds DOUBLE)[]"
-    )
-    with tree.local(files) as paths:
-        _with_files(con, paths, iterations, indexes)
-        query = f"""
-        SELECT f."index", f.iteration, a.workerId AS worker, a.timeSpentInSeconds AS seconds,
-            {timestamp_sql("a.acceptanceTime")} AS accepted,
-            {timestamp_sql("a.submissionTime")} AS submitted,
-            CAST(a.answerContent AS VARCHAR) AS answer, f.position
-        FROM (SELECT filename, UNNEST(answers) AS a, generate_subscripts(answers, 1) AS place
-              FROM read_json(?, format = 'unstructured', records = true, auto_detect = false,
-                  columns = {{'answers': '{answer}'}}, filename = true,
-                  maximum_object_size = {MAX_LINE_BYTES})) AS r
-        JOIN files AS f ON r.filename = f.filename
-        ORDER BY f.position, r.place"""
-        try:
-            table = fetch(con, query, [list(paths)])
-        except EngineError as exc:
-            problems.append(Problem(base, f"worker responses not readable ({_first(exc)})"))
-            return empty_answers()
-        finally:
-            con.unregister("files")
-    frame: pd.DataFrame = table.to_pandas()
-    picked: pd.DataFrame = frame[list(_ANSWER_COLUMNS)]
-    return picked
+    with _documents(tree, con, files, iterations, problems, shape="OBJECT", indexes=indexes):
+        found = fetch(
+            con,
+            f"""
+            WITH lists AS (
+                SELECT position, iteration, "index", CAST(doc->'answers' AS JSON[]) AS list
+                FROM docs WHERE json_type(doc->'answers') = 'ARRAY'),
+            elements AS (
+                SELECT position, iteration, "index", UNNEST(list) AS a,
+                       generate_subscripts(list, 1) AS n FROM lists),
+            fields AS (
+                SELECT position, iteration, "index", n,
+                    COALESCE(json_type(a) <> 'OBJECT', true) AS not_object,
+                    a->>'workerId' AS worker, a->>'timeSpentInSeconds' AS seconds_text,
+                    a->>'acceptanceTime' AS accepted_text,
+                    a->>'submissionTime' AS submitted_text,
+                    CAST(a->'answerContent' AS VARCHAR) AS answer
+                FROM elements)
+            SELECT "index", iteration, worker, TRY_CAST(seconds_text AS DOUBLE) AS seconds,
+                {timestamp_sql("accepted_text")} AS accepted,
+                {timestamp_sql("submitted_text")} AS submitted,
+                answer, position, n, not_object,
+                seconds_text IS NOT NULL AND TRY_CAST(seconds_text AS DOUBLE) IS NULL
+                    AS bad_seconds,
+                accepted_text IS NOT NULL AND ({timestamp_sql("accepted_text")}) IS NULL
+                    AS bad_accepted,
+                submitted_text IS NOT NULL AND ({timestamp_sql("submitted_text")}) IS NULL
+                    AS bad_submitted
+            FROM fields ORDER BY position, n""",
+        )
+        no_list = fetch(
+            con,
+            """SELECT position FROM docs
+               WHERE json_type(doc->'answers') IS DISTINCT FROM 'ARRAY' ORDER BY position""",
+        )
+    for position in no_list.column("position").to_pylist()[:MAX_PROBLEMS]:
+        problems.add(files[position], "no 'answers' list; skipped")
+    problems.count("skipped", no_list.num_rows - MAX_PROBLEMS)
+    _element_problems(
+        found, files, problems,
+        {"not_object": ("skipped", "an answer that is not an object; skipped"),
+         "bad_seconds": ("value", "timeSpentInSeconds is not a number; read as unknown"),
+         "bad_accepted": ("value", "acceptanceTime is not a time; read as unknown"),
+         "bad_submitted": ("value", "submissionTime is not a time; read as unknown")},
+    )  # fmt: skip
+    return _answers_frame(found.filter(pc.invert(found.column("not_object"))))
 
 
 def _first(exc: Exception) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 300 else f"{line[:297]}..."
 
 
 def _requests(
-    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: list[Problem]
+    tree: Tree, base: str, con: duckdb.DuckDBPyConnection, problems: Problems
 ) -> pd.DataFrame:
     """Worker answers from consolidation-request files (the payload of a consolidation
     Lambda): one row per worker annotation, its content as given."""
     files, iterations = _files_by_iteration(tree, base, problems)
     if not files:
         return empty_answers()
-    annotation = "STRUCT(workerId VARCHAR, annotationData STRUCT(content VARCHAR))[]"
-    with tree.local(files) as paths:
-        _with_files(con, paths, iterations)
-        query = f"""
-        SELECT TRY_CAST(r.datasetObjectId AS BIGINT) AS "index", f.iteration,
-            a.workerId AS worker, NULL::DOUBLE AS seconds,
-            NULL::TIMESTAMPTZ AS accepted, NULL::TIMESTAMPTZ AS submitted,
-            a.annotationData.content AS answer
-        FROM (SELECT filename, datasetObjectId, UNNEST(annotations) AS a,
-                     generate_subscripts(annotations, 1) AS place
-              FROM read_json(?, format = 'array', records = true, auto_detect = false,
-                  columns = {{'datasetObjectId': 'VARCHAR', 'annotations': '{annotation}'}},
-                  filename = true, maximum_object_size = {document_limit(paths)})) AS r
-        JOIN files AS f ON r.filename = f.filename
-        ORDER BY f.position, 1, r.place"""
-        try:
-            table = fetch(con, query, [list(paths)])
-        except EngineError as exc:
-            problems.append(Problem(base, f"not consolidation requests ({_first(exc)})"))
-            return empty_answers()
-        finally:
-            con.unregister("files")
-    frame: pd.DataFrame = table.to_pandas()
-    frame = frame[frame["index"].notna()].astype({"index": "int64"})
-    picked: pd.DataFrame = frame[list(_ANSWER_COLUMNS)]
-    return picked
+    with _documents(tree, con, files, iterations, problems, shape="ARRAY"):
+        objects = fetch(
+            con,
+            """
+            WITH elements AS (
+                SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e,
+                       generate_subscripts(CAST(doc AS JSON[]), 1) AS n FROM docs)
+            SELECT position, n, COALESCE(json_type(e) <> 'OBJECT', true) AS not_object,
+                json_type(e) = 'OBJECT'
+                    AND NOT regexp_full_match(COALESCE(e->>'datasetObjectId', ''), '[0-9]{1,18}')
+                    AS bad_id
+            FROM elements ORDER BY position, n""",
+        )
+        found = fetch(
+            con,
+            """
+            WITH elements AS (
+                SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e FROM docs),
+            objects AS (
+                SELECT position, iteration, CAST(e->>'datasetObjectId' AS BIGINT) AS "index",
+                    CAST(e->'annotations' AS JSON[]) AS annotations
+                FROM elements
+                WHERE json_type(e) = 'OBJECT'
+                  AND regexp_full_match(COALESCE(e->>'datasetObjectId', ''), '[0-9]{1,18}')
+                  AND json_type(e->'annotations') = 'ARRAY'),
+            answers AS (
+                SELECT position, iteration, "index", UNNEST(annotations) AS a,
+                       generate_subscripts(annotations, 1) AS place FROM objects)
+            SELECT "index", iteration, a->>'workerId' AS worker, NULL::DOUBLE AS seconds,
+                NULL::TIMESTAMP AS accepted, NULL::TIMESTAMP AS submitted,
+                a->'annotationData'->>'content' AS answer
+            FROM answers WHERE json_type(a) = 'OBJECT'
+            ORDER BY position, "index", place""",
+        )
+    _element_problems(
+        objects, files, problems,
+        {"not_object": ("skipped", "not an object; skipped"),
+         "bad_id": ("skipped", "its datasetObjectId is not a whole number; skipped")},
+    )  # fmt: skip
+    return _answers_frame(found)
 
 
 def read_consolidations(
     tree: Tree, places: dict[str, list[str]], con: duckdb.DuckDBPyConnection, *, lenient: bool
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """One row per object of each consolidation response: ``index`` and ``iteration``."""
-    problems: list[Problem] = []
+    problems = Problems()
     found = pd.concat(
         [_no_index()]
         + [_responses(tree, base, con, problems) for base in places["consolidation-response"]],
         ignore_index=True,
     )
-    if problems and not lenient:
-        raise OutputError("\n".join(str(p) for p in problems[:20]))
-    return found, problems
+    problems.raise_unless(lenient)
+    return found, problems.listed(tree.root)

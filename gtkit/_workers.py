@@ -47,7 +47,7 @@ from gtkit._consensus import (
     majority_vote,
 )
 from gtkit._engine import EngineError, connect, fetch, local_file, timestamp_sql
-from gtkit._errors import GtkitError
+from gtkit._errors import GtkitError, excerpt
 from gtkit._output import JobOutput
 from gtkit._pricing import Pricing
 from gtkit._references import References, file_names, image_positions
@@ -399,7 +399,7 @@ def read_worker_activity(path: str | os.PathLike[str]) -> pd.DataFrame:
     finally:
         con.close()
     unreadable = [
-        f"task_{column}_time {value!r}"
+        f"task_{column}_time {excerpt(value)}"
         for column in ("accepted", "submitted")
         for value in pd.unique(
             frame.loc[frame[f"{column}_text"].notna() & frame[column].isna(), f"{column}_text"]

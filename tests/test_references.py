@@ -212,3 +212,12 @@ def test_renamed_maps_or_merges_classes(tmp_path: Path) -> None:
     expected = ["bird" if c == "/m/015p6" else c for c in refs.boxes["class_name"]]
     assert mapped.boxes["class_name"].tolist() == expected
     assert refs.boxes["class_name"].tolist() != expected  # the original is left as it was
+
+
+def test_an_open_images_row_without_an_image_id_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "boxes.csv"
+    path.write_text(
+        "ImageID,LabelName,XMin,XMax,YMin,YMax\na,bird,0.1,0.2,0.1,0.2\n,bird,0.1,0.2,0.1,0.2\n"
+    )
+    with pytest.raises(ReferenceLabelError, match=r"data row\(s\) 2 .*ImageID is empty"):
+        read_references(path)
