@@ -63,6 +63,7 @@ from gtkit._references import (
     read_coco,
     read_cub,
     read_gt_manifest,
+    read_masks,
     read_open_images,
     read_references,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "read_describe",
     "read_gt_manifest",
     "read_manifest",
+    "read_masks",
     "read_open_images",
     "read_output",
     "read_references",

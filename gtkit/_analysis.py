@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,11 @@ import pyarrow.compute as pc
 from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import GtkitError
+from gtkit._masks import mask_score, read_mask
 from gtkit._output import JobOutput
 from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
 from gtkit._references import References, file_names, image_positions
+from gtkit._tasks import TASKS
 
 __all__ = [
     "NO_PRICES",
@@ -38,11 +41,10 @@ __all__ = [
 #: What automated labeling aims at for what it labels, by the output's task type (mIoU for
 #: boxes and segmentation, accuracy for classification; the AWS guide).
 QUALITY_TARGETS: Mapping[str, float] = {
-    "object-detection": 0.6,
-    "image-classification": 0.95,
-    "text-classification": 0.95,
-    "semantic-segmentation": 0.7,
-}
+    task.output_type.removeprefix("groundtruth/"): task.auto_labeling_target
+    for task in TASKS.values()
+    if task.auto_labeling_target is not None
+}  # from the task registry: object-detection 0.6, classification 0.95, segmentation 0.7
 
 #: Said wherever a cost would stand when no prices are known.
 NO_PRICES = (
@@ -61,6 +63,9 @@ class Analysis:
     what the describe response says about the job (task, region, workers, prices, dates);
     ``machine_confidence`` the confidence of every machine label (NaN where none is given);
     ``pricing_source`` where the prices came from (None where no prices are known).
+    Segmentation scores each image by the mean IoU of the foreground classes in its label or
+    reference mask (1.0 with neither); text classification matches objects to references by
+    their text.
     """
 
     job_name: str | None
@@ -573,8 +578,19 @@ def _first_text(values: pd.Series, *, last: bool = False) -> str | None:
 def _quality(
     result: Analysis, labeled: _Labeled, view: JobOutput, ref: References, matching: str
 ) -> None:
-    box_image, image_names = ref.image_codes()
-    names = file_names(labeled.source)
+    segmentation = result.task_type == "semantic-segmentation" or bool(ref.masks)
+    text = result.task_type == "text-classification"
+    if segmentation:
+        box_image = np.zeros(0, dtype=np.int64)
+        image_names = np.array(list(ref.masks), dtype=object)
+        names = _stems(file_names(labeled.source))  # file-name stems: the masks' key
+    elif text:  # inline texts are their own key, matched whole
+        box_image = np.zeros(0, dtype=np.int64)
+        image_names = np.asarray(pd.unique(ref.classes["file_name"].to_numpy(object)), object)
+        names = pc.utf8_trim_whitespace(pa.array(labeled.source.to_numpy(object), pa.string()))
+    else:
+        box_image, image_names = ref.image_codes()
+        names = file_names(labeled.source)
     image = image_positions(image_names, names)
     has_ref = image >= 0
     unmatched = pc.drop_null(names.filter(pa.array(~has_ref)))
@@ -586,7 +602,11 @@ def _quality(
     image = image[compared]
     index = labeled.index[compared]
     file_name = image_names[image]
-    if result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
+    if segmentation:
+        scores = _mask_scores(index, file_name, view, ref)
+        shown = file_names(labeled.source.iloc[compared])  # the images', not the masks'
+        file_name = np.asarray(shown.to_numpy(zero_copy_only=False), dtype=object)
+    elif result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
         scores = _box_scores(index, image, box_image, view.boxes, ref, matching)
     else:
         truth = ref.classes.drop_duplicates("file_name").set_index("file_name")["class_name"]
@@ -614,7 +634,11 @@ def _quality(
         str(int(value)): mean(scores[it == value]) for value in np.unique(it[~np.isnan(it)])
     }
     result.quality = {
-        "matching": matching if result.task_type == "object-detection" else "accuracy",
+        "matching": "per-class"
+        if segmentation
+        else matching
+        if result.task_type == "object-detection"
+        else "accuracy",
         "human": mean(scores[human]),
         "auto": mean(scores[~human]),
         "all": mean(scores),
@@ -623,6 +647,46 @@ def _quality(
         "references_without_object": len(result.unmatched_references),
         "by_iteration": by_iteration,
     }
+
+
+def _stems(names: pa.Array) -> pa.Array:
+    """File names without their last extension (``a.b.png`` -> ``a.b``; ``a`` stays)."""
+    stripped: pa.Array = pc.replace_substring_regex(
+        names, pattern=r"(.)\.[^.]*$", replacement=r"\1"
+    )
+    return stripped
+
+
+def _mask_scores(
+    index: np.ndarray, stem: np.ndarray, view: JobOutput, ref: References
+) -> np.ndarray:
+    """Per-object segmentation quality (:func:`gtkit._masks.mask_score`): each object's label
+    mask, decoded with its line's colour map, against the reference mask of its stem."""
+    values = view.objects.drop_duplicates("index").set_index("index")["value"]
+    classes = view.classes
+    colors = classes[classes["color"].notna()]
+    by_object: dict[int, dict[int, str]] = {}
+    for i, class_id, color in zip(
+        colors["index"].to_numpy(np.int64),
+        colors["class_id"].to_numpy(np.int64),
+        colors["color"].to_numpy(object),
+        strict=True,
+    ):  # one entry per class of each line's colour map: a few per object, not per pixel
+        by_object.setdefault(int(i), {})[int(class_id)] = str(color)
+    out = np.empty(len(index), dtype=np.float64)
+    for k, (i, name) in enumerate(zip(index.tolist(), stem.tolist(), strict=True)):
+        value = values.get(i)
+        if not isinstance(value, str) or int(i) not in by_object:
+            raise GtkitError(
+                f"{view.manifest}: object {i} has no mask and colour map "
+                "(<attribute>-ref and internal-color-map) to compare with its reference"
+            )
+        where = view.label_file(value)
+        label = read_mask(view.read_label_file(value), by_object[int(i)], name=where)
+        ref_path = ref.masks[name]
+        truth = read_mask(Path(ref_path).read_bytes(), ref.mask_colors, name=ref_path)
+        out[k] = mask_score(label, truth, name=f"{where} against {ref_path}")
+    return out
 
 
 Rows = np.ndarray | slice  # rows of a table: positions, or all of them

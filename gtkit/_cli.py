@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtkit import __version__
+from gtkit._demo import DEMO_TASKS
 from gtkit._errors import MAX_PROBLEMS, GtkitError, OverwriteError, SetupError
 
 __all__ = ["EXIT_STATUSES", "build_parser", "main"]
@@ -451,11 +452,12 @@ def _demo(args: argparse.Namespace) -> int:
     if args.aws and (not args.bucket or not args.role_arn):
         raise GtkitError("--aws needs --bucket and --role-arn (your bucket and Ground Truth role)")
     if args.data_only:
-        reference = make_dataset(args.out, objects=args.objects, seed=args.seed)
-        print(f"wrote {args.objects} pictures to {Path(args.out) / 'images'} and {reference}")
+        reference = make_dataset(args.out, objects=args.objects, seed=args.seed, task=args.task)
+        print(f"wrote {args.objects} {args.task} objects to {args.out} and references {reference}")
         return 0
     run_demo(
         args.out,
+        task=args.task,
         objects=args.objects,
         seed=args.seed,
         aws=args.aws,
@@ -683,6 +685,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the whole workflow on 1,000 synthetic images, offline (or --aws)"
     )
     d.add_argument("--out", default="gtkit-demo", help="output folder (default gtkit-demo)")
+    d.add_argument(
+        "--task",
+        choices=DEMO_TASKS,
+        default="bounding-box",
+        help="the job's task type, one of the four Ground Truth labels automatically "
+        "(default bounding-box)",
+    )
     d.add_argument(
         "--objects", type=_positive_int, default=1000, help="number of images (default 1000)"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -19,6 +18,7 @@ import boto3
 import orjson
 from botocore.exceptions import ClientError
 
+from gtkit import _clock
 from gtkit._errors import (
     GtkitError,
     JobConflictError,
@@ -83,7 +83,8 @@ class LabelingJobClient:
 
     ``sagemaker``, ``s3`` and ``iam`` clients win over ``session``; without either, clients come
     from boto3's default session with adaptive retries. ``region`` is the SageMaker client's (a
-    job runs in its client's region). ``sleep`` and ``clock`` (seconds) default to the real ones.
+    job runs in its client's region). ``sleep`` and ``clock`` (seconds) default to the real ones,
+    or to a simulated clock inside :func:`gtkit.emulator.emulate` (waiting takes no real time).
     """
 
     def __init__(
@@ -94,8 +95,8 @@ class LabelingJobClient:
         iam: IAMClient | None = None,
         session: boto3.session.Session | None = None,
         region: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = _clock.sleep,
+        clock: Callable[[], float] = _clock.monotonic,
     ) -> None:
         if session is None and None in (sagemaker, s3, iam):
             session = new_session()  # one for all three clients: a session takes tens of ms

@@ -59,7 +59,7 @@ BOX_COLUMNS = (
     "index", "attribute", "class_id", "class_name", "left", "top", "width", "height",
     "confidence", "image_width", "image_height",
 )  # fmt: skip
-CLASS_COLUMNS = ("index", "attribute", "class_id", "class_name", "confidence")
+CLASS_COLUMNS = ("index", "attribute", "class_id", "class_name", "confidence", "color")
 CUBOID_COLUMNS = (
     "index", "attribute", "object_name", "class_id", "class_name", "center_x", "center_y",
     "center_z", "length", "width", "height", "roll", "pitch", "yaw", "confidence",
@@ -589,7 +589,7 @@ _CUBOID = (
     '"center-z" DOUBLE, length DOUBLE, width DOUBLE, height DOUBLE, roll DOUBLE, pitch DOUBLE, '
     'yaw DOUBLE, "label-category-attributes" JSON)'
 )
-_CLASS = "STRUCT(class_id BIGINT, class_name VARCHAR, confidence DOUBLE)"
+_CLASS = "STRUCT(class_id BIGINT, class_name VARCHAR, confidence DOUBLE, color VARCHAR)"
 # The columns of a label row (see _label_columns), with the type a row without a label gets.
 _ROW_TYPES = {
     "attribute": "VARCHAR",
@@ -633,26 +633,27 @@ def _classes(a: _Attribute) -> str:
     return f"""CASE
         WHEN {colors} IS NOT NULL THEN list_transform(map_entries({colors}), lambda e:
             {{'class_id': TRY_CAST((e).key AS BIGINT), 'class_name': (e).value."class-name",
-              'confidence': (e).value.confidence}})
+              'confidence': (e).value.confidence, 'color': (e).value."hex-color"}})
         WHEN json_type({v}, '$.annotations') = 'OBJECT' THEN
             list_transform(range(1, len({entities}) + 1), lambda i:
                 {{'class_id': -1, 'class_name': {entities}[i].label,
                   'confidence': CASE WHEN len({confidences}) = len({entities})
-                                     THEN {confidences}[i] END}})
+                                     THEN {confidences}[i] END, 'color': NULL::VARCHAR}})
         WHEN json_type({v}) = 'ARRAY' THEN
             list_transform(json_transform({v}, '["VARCHAR"]'), lambda item:
                 {{'class_id': TRY_CAST(item AS BIGINT),
                   'class_name': map_extract_value({class_map}, item),
-                  'confidence': map_extract_value({m}."confidence-map", item)}})
+                  'confidence': map_extract_value({m}."confidence-map", item),
+                  'color': NULL::VARCHAR}})
         WHEN json_type({v}) = 'VARCHAR' AND ({_text(a.name)} LIKE '%-ref'
              OR starts_with(json_extract_string({v}, '$'), 's3://')) THEN
             list_transform(map_entries({class_map}), lambda e:
                 {{'class_id': TRY_CAST((e).key AS BIGINT), 'class_name': (e).value,
-                  'confidence': NULL::DOUBLE}})
+                  'confidence': NULL::DOUBLE, 'color': NULL::VARCHAR}})
         WHEN json_type({v}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
              OR {m}."class-name" IS NOT NULL THEN
             [{{'class_id': {_class_id(number)}, 'class_name': {m}."class-name",
-               'confidence': {m}.confidence}}]
+               'confidence': {m}.confidence, 'color': NULL::VARCHAR}}]
         END"""
 
 
@@ -912,7 +913,7 @@ def _batch_tables(rows: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table, pa.Tabl
         pc.cast(cuboids.column("label_attributes"), pa.string()),
     )
     owner, classes = _items(
-        rows, "classes", {k: k for k in ("class_id", "class_name", "confidence")}
+        rows, "classes", {k: k for k in ("class_id", "class_name", "confidence", "color")}
     )
     at = pa.array(owner)
     classes = classes.set_column(0, "class_id", pc.fill_null(classes.column("class_id"), -1))

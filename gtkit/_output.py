@@ -22,7 +22,8 @@ manifest becomes a :class:`JobOutput`, whose tables are pandas DataFrames read o
   ``label_attributes`` (JSON);
 - ``classes``: one row per class given to an object (classification, segmentation colour maps,
   named entities, and the class maps of labels stored in S3 such as a ``SeqLabel.json``),
-  ``index``, ``attribute``, ``class_id``, ``class_name``, ``confidence``;
+  ``index``, ``attribute``, ``class_id``, ``class_name``, ``confidence``, ``color`` (a
+  segmentation colour map's ``hex-color``, else null);
 - ``worker_answers``: one row per worker answer, from worker-response files and consolidation
   requests (``index``, ``iteration``, ``worker``, ``seconds`` spent where known, ``accepted`` and
   ``submitted`` times, ``answer`` as JSON);
@@ -49,7 +50,7 @@ from botocore.exceptions import ClientError
 
 from gtkit._engine import EngineError, connect, fetch, local_file
 from gtkit._errors import OutputError, Problem
-from gtkit._io import is_s3, s3_client
+from gtkit._io import is_s3, parse_s3_uri, s3_client
 from gtkit._labels import LabelTables, read_label_tables
 from gtkit._tree import (
     Evidence,
@@ -260,6 +261,44 @@ class JobOutput:
     def job_names(self) -> list[str]:
         """The job names found (without ``labeling-job/``), in order of first appearance."""
         return _distinct(self.objects["job_name"])
+
+    def label_file(self, value: str) -> str:
+        """Where a label stored as a file (a segmentation mask's ``<attribute>-ref``) is: the
+        S3 URI as written, or, in a downloaded tree, the same file under the tree (the part of
+        the URI from ``annotations/`` on); a relative path is relative to the manifest."""
+        reading = self._reading
+        text = value.strip()
+        tree = reading.tree
+        if is_s3(text):
+            if tree is None or tree.client is not None:
+                return text
+            at = text.find("/annotations/")
+            if at >= 0:
+                relative = text[at + 1 :]
+                candidate = tree.full(f"{reading.job}/{relative}" if reading.job else relative)
+                if Path(candidate).is_file():
+                    return candidate
+            raise OutputError(
+                f"{text}: a label file in S3, but this output was read from a local folder "
+                f"({tree.root}) that does not hold it under annotations/; download the whole "
+                "job output (gtkit job download), or read the output from S3"
+            )
+        if is_s3(reading.manifest) or Path(text).is_absolute():
+            return text
+        return str(Path(reading.manifest).parent / text)
+
+    def read_label_file(self, value: str) -> bytes:
+        """The bytes of a label stored as a file (see :meth:`label_file`)."""
+        where = self.label_file(value)
+        if is_s3(where):
+            reading = self._reading
+            if reading.client is None:
+                reading.client = s3_client()
+            bucket, key = parse_s3_uri(where)
+            with _reading(where):
+                return reading.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with _reading(where):
+            return Path(where).read_bytes()
 
     def for_attribute(self, attribute: str) -> JobOutput:
         """The same output restricted to one label attribute (the files are read once)."""

@@ -39,6 +39,7 @@ __all__ = [
     "read_coco",
     "read_cub",
     "read_gt_manifest",
+    "read_masks",
     "read_open_images",
     "read_references",
 ]
@@ -173,13 +174,18 @@ class References:
     """Reference labels: ``boxes`` (file_name, class_name, left, top, width, height, and
     ``normalized`` True where coordinates are fractions of the image size, else pixels),
     ``classes`` (file_name, class_name) and ``images``, every file name that has references.
-    ``image_sizes`` gives (width, height) in pixels where the file states them."""
+    ``image_sizes`` gives (width, height) in pixels where the file states them. For semantic
+    segmentation, ``masks`` maps each image's file-name stem to its mask PNG, whose pixels are
+    class ids (0 the background), or colours named by ``mask_colors`` (class id ->
+    ``#rrggbb``). For text classification, ``classes`` file names are the texts themselves."""
 
     boxes: pd.DataFrame
     classes: pd.DataFrame
     images: AbstractSet[str]
     source: str
     image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    masks: Mapping[str, str] = field(default_factory=dict)
+    mask_colors: Mapping[int, str] | None = None
     _codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def image_codes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +232,10 @@ class References:
                 df["class_name"] = pd.Categorical(
                     np.asarray(categories, dtype=object)[as_categories.cat.codes.to_numpy()]
                 )
-        return References(boxes, classes, self.images, self.source, self.image_sizes, self._codes)
+        return References(
+            boxes, classes, self.images, self.source, self.image_sizes, self.masks,
+            self.mask_colors, self._codes,
+        )  # fmt: skip
 
 
 _XYWH = ("left", "top", "width", "height")
@@ -312,6 +321,7 @@ class _Coco(msgspec.Struct, gc=False):
 
 
 class _ClassItem(msgspec.Struct, gc=False):
+    source: str | None = None  # an inline text (text classification)
     file_name: str | None = None
     ImageId: str | None = None
     class_name: str | None = None
@@ -411,16 +421,25 @@ def _image_codes(names: pa.Array, image: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _class_list(p: Path) -> References:
-    """A JSON list of image classes: ``[{"ImageId" or "file_name": ..., "Label" or
-    "class_name": ...}]``; an ImageId without an extension names ``<ImageId>.jpg``."""
+    """A JSON list of image or text classes: ``[{"ImageId" or "file_name" or "source": ...,
+    "Label" or "class_name": ...}]``; an ImageId without an extension names
+    ``<ImageId>.jpg``; a ``source`` is an inline text (text classification), matched whole."""
     items: list[_ClassItem] = _decode(p, list[_ClassItem], "a list of image classes")
-    names, labels = [], []
+    names, labels, problems = [], [], []
     for n, item in enumerate(items):
-        name, label = item.file_name or item.ImageId, item.class_name or item.Label
+        label = item.class_name or item.Label
+        if item.source is not None and label is not None:
+            names.append(item.source.strip())
+            labels.append(label)
+            continue
+        name = item.file_name or item.ImageId
         if name is None or label is None:
-            raise ReferenceLabelError(f"{p}: item {n} needs ImageId (or file_name) and Label")
+            problems.append(f"item {n} needs ImageId (or file_name, or source) and Label")
+            continue
         names.append(name if "." in name else f"{name}.jpg")
         labels.append(label)
+    if problems:
+        raise ReferenceLabelError(f"{p}: " + "; ".join(problems[:20]))
     classes = pd.DataFrame({"file_name": names, "class_name": labels})
     distinct = pd.unique(np.array(names, dtype=object))
     return References(_empty_boxes(), classes, _Names(np.asarray(distinct, dtype=object)), str(p))
@@ -621,10 +640,70 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
     )
 
 
+MASK_COLOR_MAP = "color-map.json"
+
+
+def read_masks(
+    folder: str | os.PathLike[str], *, colors: Mapping[int, str] | None = None
+) -> References:
+    """Reference masks for semantic segmentation: a folder of PNGs, one per image, matched to
+    objects by file-name stem (``img-7.png`` is the mask of ``s3://b/img-7.jpg``).
+
+    Each PNG holds class ids (0 the background; id i is class i of the job's
+    ``internal-color-map``), or colours: then ``colors`` (class id -> ``#rrggbb``), or a
+    ``color-map.json`` in the folder in the ``internal-color-map`` shape
+    (``{"1": {"class-name": "cat", "hex-color": "#ff0000"}}``), says which colour is which id.
+    Masks are read when compared, not here.
+    """
+    root = Path(folder)
+    pngs = sorted(p for p in root.iterdir() if p.suffix.lower() == ".png")
+    if not pngs:
+        raise ReferenceLabelError(f"{root}: no .png masks in this folder")
+    stems: dict[str, str] = {}
+    clashes = []
+    for png in pngs:
+        if png.stem in stems:
+            clashes.append(png.name)
+        stems[png.stem] = str(png)
+    if clashes:
+        raise ReferenceLabelError(
+            f"{root}: several masks share a file-name stem ({', '.join(clashes[:5])}); "
+            "masks are matched by stem, one per image"
+        )
+    map_path = root / MASK_COLOR_MAP
+    if colors is None and map_path.exists():
+        colors = _color_map(map_path)
+    return References(
+        _empty_boxes(),
+        _empty_classes(),
+        _Names(np.array(list(stems), dtype=object)),
+        str(root),
+        masks=stems,
+        mask_colors=None if colors is None else dict(colors),
+    )
+
+
+def _color_map(path: Path) -> dict[int, str]:
+    """A colour map file: class id -> ``{"hex-color": ...}`` or ``"#rrggbb"``."""
+    raw = _decode(path, dict[str, Any], "a colour map (class id -> hex colour)")
+    out: dict[int, str] = {}
+    problems = []
+    for key, value in raw.items():
+        color = value.get("hex-color") if isinstance(value, dict) else value
+        if not key.strip().isdigit() or not isinstance(color, str):
+            problems.append(f"{key!r}: needs a whole-number class id and a #rrggbb hex-color")
+            continue
+        out[int(key)] = color
+    if problems:
+        raise ReferenceLabelError(f"{path}: " + "; ".join(problems[:20]))
+    return out
+
+
 def read_references(path: str | os.PathLike[str]) -> References:
     """Read references, choosing the reader by what ``path`` is.
 
-    A folder with ``images.txt`` is CUB-200; ``.csv`` is Open Images; ``.manifest`` or
+    A folder with ``images.txt`` is CUB-200, one of PNGs segmentation masks
+    (:func:`read_masks`); ``.csv`` is Open Images; ``.manifest`` or
     ``.jsonl`` is a Ground Truth output manifest; ``.json`` is COCO, or a JSON list of image
     classes (``[{"ImageId": ..., "Label": ...}]``).
     """
@@ -632,7 +711,12 @@ def read_references(path: str | os.PathLike[str]) -> References:
     if p.is_dir():
         if (p / "images.txt").exists():
             return read_cub(p)
-        raise ReferenceLabelError(f"{p}: a folder of references must hold CUB's images.txt")
+        if any(c.suffix.lower() == ".png" for c in p.iterdir()):
+            return read_masks(p)
+        raise ReferenceLabelError(
+            f"{p}: a folder of references must hold CUB's images.txt, or segmentation masks "
+            "(.png, one per image)"
+        )
     if not p.exists():
         raise ReferenceLabelError(f"{p}: no such file or folder")
     if p.suffix == ".csv":

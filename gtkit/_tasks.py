@@ -33,6 +33,7 @@ __all__ = [
     "check_region",
     "get_task",
     "public_workteam_arn",
+    "task_of_output",
 ]
 
 #: The account that owns the built-in PRE-/ACS- Lambdas, per region.
@@ -107,7 +108,9 @@ class TaskType:
     ``prices`` are the public-workforce prices allowed, in dollars per task per worker; an empty
     tuple means the public workforce cannot take this task. ``max_object_bytes`` and
     ``max_pixels`` bound each input image (None: no quota known); ``auto_labeling_max_size`` is
-    the largest image (width, height in pixels) automated labeling takes, compared by pixel count.
+    the largest image (width, height in pixels) automated labeling takes, compared by pixel count;
+    ``auto_labeling_target`` the quality its machine labels aim at (mIoU for boxes and masks,
+    accuracy for classes, as fractions).
     """
 
     name: str
@@ -127,6 +130,7 @@ class TaskType:
     max_object_bytes: int | None = None
     max_pixels: int | None = None
     auto_labeling_max_size: tuple[int, int] | None = None
+    auto_labeling_target: float | None = None
 
     @property
     def supports_auto_labeling(self) -> bool:
@@ -221,6 +225,7 @@ _ALL: tuple[TaskType, ...] = (
         Modality.IMAGE,
         "groundtruth/object-detection",
         algorithm="object-detection",
+        auto_labeling_target=0.6,
         template="bounding-box.liquid.html",
         prices=_BOX_PRICES,
         default_workers=5,
@@ -235,6 +240,7 @@ _ALL: tuple[TaskType, ...] = (
         Modality.IMAGE,
         "groundtruth/image-classification",
         algorithm="image-classification",
+        auto_labeling_target=0.95,
         template="image-classification.liquid.html",
         min_labels=2,
         max_object_bytes=_IMAGE_BYTES,
@@ -257,6 +263,7 @@ _ALL: tuple[TaskType, ...] = (
         Modality.IMAGE,
         "groundtruth/semantic-segmentation",
         algorithm="semantic-segmentation",
+        auto_labeling_target=0.7,
         template="semantic-segmentation.liquid.html",
         attribute_rule=AttributeRule.MUST_END_REF,
         prices=_SEGMENTATION_PRICES,
@@ -271,6 +278,7 @@ _ALL: tuple[TaskType, ...] = (
         Modality.TEXT,
         "groundtruth/text-classification",
         algorithm="text-classification",
+        auto_labeling_target=0.95,
         template="text-classification.liquid.html",
         min_labels=2,
     ),
@@ -416,6 +424,15 @@ _ALL: tuple[TaskType, ...] = (
 
 #: Every task type by its gtkit name (``bounding-box``, ``image-classification``, ...).
 TASKS: Mapping[str, TaskType] = MappingProxyType({t.name: t for t in _ALL})
+
+
+def task_of_output(output_type: str | None) -> TaskType | None:
+    """The built-in task whose output lines say ``type: <output_type>`` (with or without the
+    ``groundtruth/`` prefix), if any."""
+    if output_type is None:
+        return None
+    wanted = output_type if output_type.startswith("groundtruth/") else f"groundtruth/{output_type}"
+    return next((t for t in _ALL if t.output_type == wanted), None)
 
 
 def get_task(name: str) -> TaskType:

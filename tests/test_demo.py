@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 import pytest
 
 from gtkit._cli import main
 from gtkit._demo import make_dataset, run_demo
-from gtkit._errors import GtkitError, OverwriteError
+from gtkit._errors import GtkitError
 from gtkit._references import read_coco
 
 
@@ -21,27 +20,6 @@ def test_dataset_is_seeded_and_its_boxes_lie_inside_the_pictures(tmp_path: Path)
     assert (a.boxes["left"] + a.boxes["width"] <= 200).all()
     assert (a.boxes["top"] + a.boxes["height"] <= 150).all()
     assert len(list((tmp_path / "a" / "images").glob("*.png"))) == 20
-
-
-def test_demo_offline_end_to_end(tmp_path: Path) -> None:
-    lines: list[str] = []
-    result = run_demo(tmp_path / "demo", objects=150, progress=False, echo=lines.append)
-    assert result is not None
-    summary = json.loads(result.summary.read_text())
-    totals = summary["totals"]
-    assert totals["human_objects"] + totals["auto_objects"] + totals["failed_objects"] == 150
-    assert totals["human_objects"] > 0 and totals["auto_objects"] > 0
-    assert summary["pricing"] == {"object_fee": 0.08, "workers": 5, "task_price": 0.036}
-    assert totals["cost"] == pytest.approx(
-        totals["human_objects"] * 0.26 + totals["auto_objects"] * 0.08
-    )
-    assert summary["quality"]["objects_compared"] == 150
-    html = result.report.read_text()
-    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
-    assert stat.S_IMODE(result.report.stat().st_mode) & 0o044  # readable by others, as usual files
-    assert any(line.startswith("cost: $") for line in lines)
-    with pytest.raises(OverwriteError):
-        run_demo(tmp_path / "demo", objects=10, progress=False, echo=lines.append)
 
 
 def test_paid_demo_asks_first_and_does_nothing_when_declined(tmp_path: Path) -> None:

@@ -189,11 +189,12 @@ def test_bad_requests_get_the_service_error_codes(bucket: list[str]) -> None:
         sm.stop_labeling_job(LabelingJobName="birds")
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     # A valid request the emulator cannot simulate workers for makes a job that then fails.
-    text = LabelingJobSpec(**{**spec().__dict__, "name": "texts", "task": "text-classification",
-                              "labels": ("a", "b"), "task_price": "0.012"})  # fmt: skip
-    client.create(text, check=False)
+    multi = LabelingJobSpec(**{**spec().__dict__, "name": "multi", "auto_labeling": False,
+                               "task": "image-classification-multilabel", "labels": ("a", "b"),
+                               "task_price": "0.012"})  # fmt: skip
+    client.create(multi, check=False)
     with pytest.raises(JobFailedError, match="simulates workers only for bounding-box"):
-        client.wait("texts", progress=False)
+        client.wait("multi", progress=False)
 
 
 def test_same_request_is_idempotent_and_a_different_one_conflicts(bucket: list[str]) -> None:

@@ -182,7 +182,7 @@ def test_a_json_list_of_classes(tmp_path: Path) -> None:
     assert refs.images == {"a.jpg", "b.png"} and len(refs.boxes) == 0
     path.write_text(json.dumps([{"ImageId": "a"}]))
     with pytest.raises(
-        ReferenceLabelError, match=r"item 0 needs ImageId \(or file_name\) and Label"
+        ReferenceLabelError, match=r"item 0 needs ImageId \(or file_name, or source\) and Label"
     ):
         read_references(path)
 

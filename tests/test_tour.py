@@ -73,3 +73,34 @@ def test_a_separate_process_sees_the_emulated_account(
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     assert "wrote 2 object(s) to s3://tour-bucket/in.manifest" in built.stdout
+
+
+def test_the_python_tour_runs_inside_emulate_without_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Python tour, as written, inside emulate(): the wait never sleeps for real
+    (the emulator's simulated clock), so the tour takes seconds, not the minutes of polling."""
+    from gtkit._demo import make_dataset
+    from gtkit._manifest import records_from_uris, upload_folder, write_manifest
+    from gtkit.emulator import emulate, setup_account
+
+    text = README.read_text()
+    section = text[text.index("## A tour of the Python API") :]
+    tour = re.search(r"```python\n(.*?)```", section, re.S)
+    assert tour and "client.wait(" in tour.group(1)
+    monkeypatch.chdir(tmp_path)
+    make_dataset(tmp_path, objects=60, seed=0)
+
+    def no_real_sleep(seconds: float) -> None:
+        raise AssertionError(f"the tour slept {seconds} s for real")
+
+    with emulate(references="reference.json", seed=0):
+        setup_account(bucket="my-bucket")
+        uploaded = upload_folder(tmp_path / "images", "s3://my-bucket/birds/images")
+        write_manifest(records_from_uris(uploaded.uris), "s3://my-bucket/birds/input.manifest")
+        monkeypatch.setattr("time.sleep", no_real_sleep)
+        scope: dict[str, object] = {}
+        exec(compile(tour.group(1), "README.md", "exec"), scope)  # the tour, as written
+    analysis = scope["analysis"]
+    assert analysis.totals["human_objects"] + analysis.totals["auto_objects"] == 60  # type: ignore[attr-defined]
+    assert (tmp_path / "report.html").is_file()

@@ -11,9 +11,12 @@ Simulated workers are anonymous by default; ``Workforce.with_crew(...)`` gives a
 workers, each with their own skill and speed, some of them careless, and the worker ids, times
 and (private workforces) ``workerMetadata`` real worker-response files carry.
 
-Each DescribeLabelingJob call advances a job by one iteration of simulated time, so tests never
-sleep. Workers are simulated for bounding-box and single-label image-classification jobs; any
-other valid request (custom templates included) creates a job that then ends Failed, saying so.
+Each DescribeLabelingJob call advances a job by one iteration of simulated time, and gtkit's
+waiting sleeps on a simulated clock, so nothing waits. Workers and automated labeling are
+simulated for the four task types the service labels automatically: bounding boxes,
+single-label image and text classification, and semantic segmentation (masks from reference
+PNGs, see :func:`gtkit.read_masks`); any other valid request (custom templates included)
+creates a job that then ends Failed, saying so.
 With ``state=FOLDER`` the emulated account outlives the process (see ``_state``), which is how
 ``gtkit --emulate`` serves separate commands; :func:`setup_account` makes what
 ``infra/ground-truth.yaml`` deploys in a real account.
@@ -31,6 +34,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from gtkit._clock import simulated
 from gtkit._errors import GtkitError
 from gtkit._references import References, read_references
 from gtkit.emulator._account import AccountSetup, setup_account
@@ -63,6 +67,7 @@ def emulate(
     moto: bool = True,
     account: str = "123456789012",
     state: str | os.PathLike[str] | None = None,
+    simulated_clock: bool = True,
 ) -> Iterator[Emulator]:
     """Run Ground Truth offline for the duration of the ``with`` block.
 
@@ -72,8 +77,10 @@ def emulate(
     reason naming it. ``moto=False`` leaves starting moto to the caller (e.g. an outer
     ``mock_aws()``). ``state``: a folder the emulated account (S3 objects and buckets, IAM
     roles and policies, workteams, labeling jobs) is loaded from at the start and saved to at
-    the end, so that separate runs share it; None keeps it in memory only. Yields the emulator,
-    whose ``jobs`` can be inspected.
+    the end, so that separate runs share it; None keeps it in memory only. With
+    ``simulated_clock`` (the default), gtkit's waiting (``LabelingJobClient.wait``) sleeps on a
+    simulated clock and returns as soon as the job is done. Yields the emulator, whose ``jobs``
+    can be inspected.
     """
     refs = read_references(references) if isinstance(references, (str, os.PathLike)) else references
     backend = Backend(
@@ -95,6 +102,8 @@ def emulate(
             stack.enter_context(mock_aws())
         activate(backend)
         stack.callback(deactivate, backend)
+        if simulated_clock:
+            stack.enter_context(simulated())
         if state is not None:
             from gtkit.emulator._state import load_state, save_state
 

@@ -8,17 +8,20 @@ AWS). Responses have botocore's parsed shape; errors are the service's modeled e
 (ValidationException, ResourceInUse, ResourceNotFound).
 
 Every valid request creates a job, as the service would; jobs of tasks the emulator cannot
-simulate workers for (anything but bounding boxes and single-label image classification,
-custom templates included) then end Failed with a reason saying so.
+simulate workers for (anything but the four with automated labeling: bounding boxes,
+single-label image and text classification, semantic segmentation; custom templates included)
+then end Failed with a reason saying so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +34,7 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 
 from gtkit._io import new_session
+from gtkit._masks import read_mask
 from gtkit._references import References
 from gtkit._spec import LabelingJobSpec
 from gtkit._tasks import public_workteam_arn
@@ -43,7 +47,9 @@ from gtkit.emulator._simulation import (
     step,
 )
 
-SUPPORTED_TASKS = ("bounding-box", "image-classification")
+SUPPORTED_TASKS = (
+    "bounding-box", "image-classification", "text-classification", "semantic-segmentation",
+)  # fmt: skip
 _OPERATIONS = (
     "CreateLabelingJob", "DescribeLabelingJob", "ListLabelingJobs", "StopLabelingJob",
     "CreateWorkteam", "DescribeWorkteam",
@@ -134,6 +140,26 @@ class Backend:
 
     clients: dict[str, Any] = field(default_factory=dict)  # S3 clients by region
     _index: _ReferenceIndex | None = None
+    _store: Any = None  # moto's S3 backend of the account, once found
+
+    def put(self, region: str, uri: str, data: bytes) -> None:
+        """Write an output file: straight into moto's S3 backend (a job writes thousands of
+        files, and each boto3 call through moto takes tens of milliseconds), the same object
+        a boto3 put_object makes."""
+        bucket, _, key = uri[5:].partition("/")
+        from moto.s3.exceptions import MissingBucket
+
+        if self._store is None:
+            from moto.s3.models import s3_backends
+
+            sts = new_session().client("sts", region_name=region)
+            self._store = s3_backends[sts.get_caller_identity()["Account"]]["aws"]
+        try:
+            self._store.get_bucket(bucket)
+        except MissingBucket:  # let S3 answer as it would
+            self.s3(region).put_object(Bucket=bucket, Key=key, Body=data)
+            return
+        self._store.put_object(bucket, key, data)
 
     def s3(self, region: str) -> Any:
         """An S3 client in ``region`` (made once: a describe must stay cheap)."""
@@ -224,19 +250,21 @@ class Backend:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
             raise _InputError(f"Failed to read the input manifest {spec.manifest}: {exc}") from None
+        inline = spec.task == "text-classification"
+        key = "source" if inline else "source-ref"
         sources: list[str] = []
         for number, line in enumerate(body.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 record = orjson.loads(line)
-                sources.append(str(record["source-ref"]))
+                sources.append(str(record[key]))
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise _InputError(f"Input manifest line {number} has no valid source-ref") from None
-        truth = [self.truth(s) for s in sources]
+                raise _InputError(f"Input manifest line {number} has no valid {key}") from None
+        truth = [self.truth(s, inline=inline) for s in sources]
         human = params["HumanTaskConfig"]
         public = human["WorkteamArn"] == public_workteam_arn(spec.region)
-        seed = int.from_bytes(spec.name.encode()[:8].ljust(8, b"\0"), "little") ^ self.seed
+        seed = job_seed(spec.name, self.seed)
         return JobState(
             name=spec.name,
             attribute=spec.attribute,
@@ -255,13 +283,24 @@ class Backend:
             model=self.model,
             max_human=spec.max_human_labeled_objects,
             results=[None] * len(sources),
+            inline=inline,
         )
 
-    def truth(self, source: str) -> Truth | None:
-        """The reference labels of the object at ``source`` (by file name), if any."""
+    def truth(self, source: str, *, inline: bool = False) -> Truth | None:
+        """The reference labels of the object at ``source`` (by file name; an ``inline``
+        text by the text itself; a mask by the file name's stem), if any."""
         if self.references is None:
             return None
-        name = source.rsplit("/", 1)[-1]
+        name = source.strip() if inline else source.rsplit("/", 1)[-1]
+        masks = self.references.masks
+        if masks:
+            stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+            if stem not in masks:
+                return None
+            path = masks[stem]
+            mask = read_mask(Path(path).read_bytes(), self.references.mask_colors, name=path)
+            height, width = mask.shape
+            return Truth(np.empty((0, 4)), [], width, height, mask=mask)
         if name not in self.references.images:
             return None
         index = self._reference_index()
@@ -296,11 +335,10 @@ class Backend:
             return
         state = job.state
         assert state is not None
-        s3 = self.s3(job.arn.split(":")[3])
+        region = job.arn.split(":")[3]
 
         def write(uri: str, data: bytes) -> None:
-            bucket, _, key = uri[5:].partition("/")
-            s3.put_object(Bucket=bucket, Key=key, Body=data)
+            self.put(region, uri, data)
 
         if job.stop_requested:
             if job.steps_since_stop == 0:  # seen as Stopping once, as a real job lingers there
@@ -437,6 +475,13 @@ class Backend:
         return {"Workteam": team, "ResponseMetadata": _metadata()}
 
 
+def job_seed(name: str, seed: int) -> int:
+    """The random seed of a job's simulated workers and model: its whole name (not its first
+    bytes only: names sharing a beginning behave differently) mixed with the emulator's seed."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") ^ (seed % 2**64)
+
+
 class _InputError(Exception):
     """The job's input could not be read: the job will fail with this reason."""
 
@@ -511,4 +556,6 @@ def deactivate(backend: Backend) -> None:
     _active.remove(backend)
 
 
-__all__ = ["SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook", "is_active"]
+__all__ = [
+    "SUPPORTED_TASKS", "Backend", "activate", "deactivate", "install_hook", "is_active", "job_seed",
+]  # fmt: skip

@@ -11,6 +11,7 @@ the model choosing the hardest objects for the next human batch.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import uuid
@@ -24,13 +25,25 @@ import numpy.typing as npt
 import orjson
 
 from gtkit._boxes import iou_matrix
+from gtkit._masks import mask_score, read_mask, write_png
+from gtkit._tasks import get_task
 
 FloatArray = npt.NDArray[np.float64]
 Writer = Callable[[str, bytes], None]
 
 ITERATION_TIME = timedelta(minutes=45)  # simulated time one iteration takes
-BOX_TARGET = 0.6  # mIoU auto labels must reach (boxes)
-CLASS_TARGET = 0.95  # accuracy auto labels must reach (classes)
+#: The quality machine labels must reach, by task (mIoU, or accuracy for classes).
+TARGETS = {
+    name: target
+    for name in ("bounding-box", "image-classification", "text-classification",
+                 "semantic-segmentation")
+    if (target := get_task(name).auto_labeling_target) is not None
+}  # fmt: skip
+#: The colours masks are painted in: class 0 (BACKGROUND) white, then the job's classes in order.
+PALETTE = (
+    "#ffffff", "#2ca02c", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,8 @@ class Worker:
 class Workforce:
     """How simulated workers err. ``box_noise`` is the standard deviation of a box edge as a
     fraction of the box size; ``miss`` and ``extra`` are per-box probabilities; ``accuracy`` is
-    the chance a worker picks the right class (else any label at random).
+    the chance a worker picks the right class (else any label at random); ``mask_shift`` the
+    standard deviation (pixels) of how far a worker's painted mask is off.
 
     Without a ``crew`` every answer comes from a new anonymous worker with these traits. With
     one (individual :class:`Worker` s, made by :meth:`with_crew`), each object's answers come
@@ -81,6 +95,7 @@ class Workforce:
     extra: float = 0.03
     accuracy: float = 0.9
     seconds_per_task: float = 40.0
+    mask_shift: float = 1.0
     crew: tuple[Worker, ...] = ()
 
     def __post_init__(self) -> None:
@@ -133,21 +148,25 @@ class Workforce:
 
 @dataclass(frozen=True)
 class ModelBehaviour:
-    """The simulated auto-labeling model: its box error (fraction of box size) with 100 training
-    objects, shrinking with the square root of the training set, and its class accuracy."""
+    """The simulated auto-labeling model: its box error (fraction of box size) and mask error
+    (pixels) with 100 training objects, shrinking with the square root of the training set, and
+    its class accuracy."""
 
     box_noise_at_100: float = 0.30
     accuracy_at_100: float = 0.80
+    mask_shift_at_100: float = 6.0
 
 
 @dataclass
 class Truth:
-    """Reference labels of one object: boxes (k, 4) px, class names, image size in px."""
+    """Reference labels of one object: boxes (k, 4) px, class names, image size in px, and for
+    segmentation a (height, width) mask of class ids (0 background, i the job's class i)."""
 
     boxes: FloatArray
     classes: list[str]
     width: int
     height: int
+    mask: npt.NDArray[np.int64] | None = None
 
 
 @dataclass
@@ -156,7 +175,7 @@ class JobState:
 
     name: str
     attribute: str
-    task: str  # "bounding-box" or "image-classification"
+    task: str  # one of gtkit.emulator.SUPPORTED_TASKS
     labels: list[str]
     sources: list[str]
     truth: list[Truth | None]
@@ -177,6 +196,9 @@ class JobState:
     validation: list[int] = field(default_factory=list)
     training: list[int] = field(default_factory=list)
     done: bool = False
+    inline: bool = False  # sources are inline texts (``source``), not ``source-ref`` URIs
+    # The human masks written (S3 URI -> base64 PNG), which validation compares predictions with.
+    masks: dict[str, str] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -365,7 +387,7 @@ def _class_label(
     meta = {
         "class-name": label,
         "confidence": round(confidence, 2),
-        "type": "groundtruth/image-classification",
+        "type": f"groundtruth/{state.task}",
         "human-annotated": "yes" if human else "no",
         "creation-date": _stamp(state.now()),
         "job-name": f"labeling-job/{state.name}",
@@ -409,7 +431,7 @@ def step(state: JobState, write: Writer) -> None:
             size = min(len(pending), state.max_batch)
         humans = list(state.rng.choice(pending, size=size, replace=False))
     else:
-        auto, confidence = _auto_label(state, pending)
+        auto, confidence = _auto_label(state, pending, write)
         rest = [i for i in pending if i not in auto]
         rest.sort(key=lambda i: confidence.get(i, 0.0))  # the model sends its hardest to humans
         humans = rest[:batch] if len(rest) > batch else rest
@@ -435,7 +457,7 @@ def step(state: JobState, write: Writer) -> None:
             if crew
             else []
         )
-        answers, value, meta = _human_label(state, truth, people)
+        answers, value, meta = _human_label(state, truth, i, write, people)
         state.results[i] = (it, True, value, meta)
         if people:
             _write_crew_response(state, i, answers, people, write)
@@ -489,10 +511,11 @@ def step(state: JobState, write: Writer) -> None:
 
 
 def _human_label(
-    state: JobState, truth: Truth, people: Sequence[Worker] = ()
+    state: JobState, truth: Truth, index: int, write: Writer, people: Sequence[Worker] = ()
 ) -> tuple[list[Any], Any, dict[str, Any]]:
     """Every worker's answer (answer contents), and the consolidated label and metadata.
-    ``people``: the crew members answering, else the workforce's anonymous workers."""
+    ``people``: the crew members answering, else the workforce's anonymous workers. A mask is
+    written as object ``index``'s file (``write``)."""
     if state.task == "bounding-box":
         if people:
             answers = [
@@ -514,13 +537,107 @@ def _human_label(
             for a in answers
         ]  # fmt: skip
         return content, value, meta
+    if state.task == "semantic-segmentation":
+        return _human_mask(state, truth, index, write, people)
     if people:
         votes = [_crew_class(state, truth, w) for w in people]
     else:
         votes = [_worker_class(state, truth) for _ in range(state.workers)]
     winner = max(state.labels, key=lambda label: (votes.count(label), -state.labels.index(label)))
     value, meta = _class_label(state, winner, votes.count(winner) / len(votes), True)
-    return [{"crowd-image-classifier": {"label": v}} for v in votes], value, meta
+    image = state.task == "image-classification"
+    element = "crowd-image-classifier" if image else "crowd-classifier"
+    return [{element: {"label": v}} for v in votes], value, meta
+
+
+# ---------------------------------------------------------------------- masks
+def _colors(state: JobState) -> dict[int, str]:
+    """Each class id's colour: 0 the background, i the job's class i (labels[i - 1])."""
+    return {i: PALETTE[i % len(PALETTE)] for i in range(len(state.labels) + 1)}
+
+
+def _truth_mask(state: JobState, truth: Truth) -> npt.NDArray[np.int64]:
+    if truth.mask is not None:
+        return truth.mask
+    return np.zeros((max(1, truth.height), max(1, truth.width)), dtype=np.int64)
+
+
+def _shifted(mask: npt.NDArray[np.int64], dx: int, dy: int) -> npt.NDArray[np.int64]:
+    """The mask moved ``dx`` pixels right and ``dy`` down, background where it moved from."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    out[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)] = mask[
+        max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)
+    ]
+    return out
+
+
+def _painted(state: JobState, mask: npt.NDArray[np.int64], shift: float) -> npt.NDArray[np.int64]:
+    """A mask as someone off by a random shift (standard deviation ``shift`` pixels) paints it."""
+    dx, dy = (round(float(v)) for v in state.rng.normal(0, shift, 2))
+    return _shifted(mask, dx, dy)
+
+
+def _mask_label(
+    state: JobState, mask: npt.NDArray[np.int64], confidence: float, index: int, write: Writer,
+    *, human: bool,
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """Write a consolidated mask as a colour PNG; its S3 URI and metadata."""
+    colors = _colors(state)
+    folder = f"{state.output_prefix}/annotations/consolidated-annotation/output"
+    uri = f"{folder}/{index}_{_stamp(state.now())}.png"
+    png = write_png(mask, colors)
+    write(uri, png)
+    if human:
+        state.masks[uri] = base64.b64encode(png).decode()
+    names = ["BACKGROUND", *state.labels]
+    meta = {
+        "internal-color-map": {
+            str(i): {"class-name": names[i], "hex-color": colors[i], "confidence": confidence}
+            for i in range(len(names))
+        },
+        "type": "groundtruth/semantic-segmentation",
+        "human-annotated": "yes" if human else "no",
+        "creation-date": _stamp(state.now()),
+        "job-name": f"labeling-job/{state.name}",
+    }
+    return uri, meta
+
+
+def _human_mask(
+    state: JobState, truth: Truth, index: int, write: Writer, people: Sequence[Worker] = ()
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Each worker paints the reference mask a little off (a crew member without care, by
+    their skill, ten times as far); the consolidated mask is the pixel-wise majority (ties to
+    the lower class id); its confidence the workers' mean share of agreement over the pixels."""
+    mask = _truth_mask(state, truth)
+    shift = state.workforce.mask_shift
+    shifts = (
+        [shift if state.rng.random() < w.skill else 10 * shift for w in people]
+        if people
+        else [shift] * state.workers
+    )
+    painted = np.stack([_painted(state, mask, s) for s in shifts])
+    top = len(state.labels) + 1
+    votes = np.stack([(painted == c).sum(axis=0) for c in range(top)])
+    consolidated = votes.argmax(axis=0).astype(np.int64)
+    confidence = round(float(votes.max(axis=0).mean() / len(shifts)), 2)
+    colors = _colors(state)
+    mappings = {name: {"color": colors[i + 1]} for i, name in enumerate(state.labels)}
+    answers = [
+        {
+            "crowd-semantic-segmentation": {
+                "inputImageProperties": {"width": mask.shape[1], "height": mask.shape[0]},
+                "labelMappings": mappings,
+                "labeledImage": {"pngImageData": base64.b64encode(write_png(p, colors)).decode()},
+            }
+        }
+        for p in painted
+    ]
+    value, meta = _mask_label(state, consolidated, confidence, index, write, human=True)
+    return answers, value, meta
 
 
 def _write_worker_response(state: JobState, index: int, answers: list[Any], write: Writer) -> None:
@@ -586,104 +703,157 @@ def _worker_id(rng: np.random.Generator) -> str:
     return "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[int(k)] for k in rng.integers(0, 32, 26))
 
 
+@dataclass
+class _Prediction:
+    """What the simulated model says of one object: its label (boxes, a class or a mask) and
+    the model's confidence."""
+
+    label: Any
+    confidence: float
+
+
 def _auto_label(
-    state: JobState, pending: Sequence[int]
+    state: JobState, pending: Sequence[int], write: Writer
 ) -> tuple[dict[int, tuple[Any, dict[str, Any]]], dict[int, float]]:
-    """Train on the training set, choose theta on the validation set, label above theta."""
+    """Train on the training set, choose theta on the validation set, label above theta.
+
+    As the service does: predict the validation objects, score each prediction against its
+    human label, and take theta where the most confident predictions reach the task's target
+    on validation (with a margin of the validation set's sampling error, so that what is
+    labeled above theta reaches it too); then label the pending objects above theta.
+    """
     trained = max(1, len(state.training))
-    rng = state.rng
-    if state.task == "bounding-box":
-        noise = state.model.box_noise_at_100 * math.sqrt(100 / trained)
-
-        def predict(i: int) -> tuple[FloatArray, float]:
-            truth = state.truth[i]
-            assert truth is not None
-            boxes = truth.boxes.copy()
-            if len(boxes):
-                boxes[:, :2] += rng.normal(0, noise, (len(boxes), 2)) * boxes[:, 2:]
-                boxes[:, 2:] *= 1 + rng.normal(0, noise / 2, (len(boxes), 2))
-            quality = _box_quality(boxes, truth.boxes)
-            return boxes, float(np.clip(quality + rng.normal(0, 0.08), 0.01, 0.99))
-
-        val = [(predict(i), i) for i in state.validation if state.truth[i] is not None]
-        human = {i: state.results[i] for i in state.validation}
-
-        def val_quality(pred: FloatArray, i: int) -> float:
-            r = human[i]
-            assert r is not None
-            anns = r[2]["annotations"]
-            ref = np.array(
-                [[a["left"], a["top"], a["width"], a["height"]] for a in anns], dtype=np.float64
-            ).reshape(-1, 4)
-            return _box_quality(pred, ref)
-
-        scored = sorted(((c, val_quality(p, i)) for (p, c), i in val), reverse=True)
-        theta = _theta(scored, BOX_TARGET)
-        auto: dict[int, tuple[Any, dict[str, Any]]] = {}
-        confidence: dict[int, float] = {}
-        for i in pending:
-            truth = state.truth[i]
-            if truth is None:
-                continue
-            boxes, conf = predict(i)
-            confidence[i] = conf
-            if theta is not None and conf > theta:
-                label = _label_for(state, truth.classes[0]) if truth.classes else state.labels[0]
-                chosen = [
-                    (
-                        {
-                            "label": label or state.labels[0],
-                            "left": round(float(b[0])),
-                            "top": round(float(b[1])),
-                            "width": max(1, round(float(b[2]))),
-                            "height": max(1, round(float(b[3]))),
-                        },
-                        round(conf, 2),
-                    )
-                    for b in boxes
-                ]
-                auto[i] = _box_label(state, chosen, truth, False)
-        return auto, confidence
-    accuracy = min(0.99, state.model.accuracy_at_100 + 0.05 * math.log2(max(1, trained / 100)))
-    auto, confidence = {}, {}
-    scored = []
+    predict, quality, label = _MODELS[state.task]
+    val = []
     for i in state.validation:
-        truth = state.truth[i]
-        r = state.results[i]
-        if truth is None or r is None:
+        truth, human = state.truth[i], state.results[i]
+        if truth is None or human is None:
             continue
-        right = rng.random() < accuracy
-        scored.append(
-            (
-                float(np.clip((0.75 if right else 0.45) + rng.normal(0, 0.12), 0.01, 0.99)),
-                1.0 if right else 0.0,
-            )
-        )
-    theta = _theta(sorted(scored, reverse=True), CLASS_TARGET)
+        p = predict(state, truth, trained)
+        val.append((p.confidence, quality(state, p, human[2])))
+    theta = _theta(sorted(val, reverse=True), TARGETS[state.task])
+    auto: dict[int, tuple[Any, dict[str, Any]]] = {}
+    confidence: dict[int, float] = {}
     for i in pending:
         truth = state.truth[i]
         if truth is None:
             continue
-        right = rng.random() < accuracy
-        conf = float(np.clip((0.75 if right else 0.45) + rng.normal(0, 0.12), 0.01, 0.99))
-        confidence[i] = conf
-        if theta is not None and conf > theta:
-            correct = _label_for(state, truth.classes[0]) if truth.classes else None
-            wrong = [x for x in state.labels if x != correct] or state.labels
-            label = correct if right and correct else wrong[int(rng.integers(len(wrong)))]
-            auto[i] = _class_label(state, label, conf, False)
+        p = predict(state, truth, trained)
+        confidence[i] = p.confidence
+        if theta is not None and p.confidence > theta:
+            auto[i] = label(state, truth, p, i, write)
     return auto, confidence
 
 
+def _confidence(state: JobState, quality: float, spread: float) -> float:
+    """A model's confidence: its (unknown to it) quality, blurred."""
+    return float(np.clip(quality + state.rng.normal(0, spread), 0.01, 0.99))
+
+
+def _predict_boxes(state: JobState, truth: Truth, trained: int) -> _Prediction:
+    noise = state.model.box_noise_at_100 * math.sqrt(100 / trained)
+    boxes = truth.boxes.copy()
+    if len(boxes):
+        boxes[:, :2] += state.rng.normal(0, noise, (len(boxes), 2)) * boxes[:, 2:]
+        boxes[:, 2:] *= 1 + state.rng.normal(0, noise / 2, (len(boxes), 2))
+    return _Prediction(boxes, _confidence(state, _box_quality(boxes, truth.boxes), 0.08))
+
+
+def _boxes_quality(state: JobState, p: _Prediction, human: Any) -> float:
+    anns = human["annotations"]
+    ref = np.array(
+        [[a["left"], a["top"], a["width"], a["height"]] for a in anns], dtype=np.float64
+    ).reshape(-1, 4)
+    return _box_quality(p.label, ref)
+
+
+def _label_boxes(
+    state: JobState, truth: Truth, p: _Prediction, index: int, write: Writer
+) -> tuple[Any, dict[str, Any]]:
+    name = _label_for(state, truth.classes[0]) if truth.classes else state.labels[0]
+    chosen = [
+        (
+            {
+                "label": name or state.labels[0],
+                "left": round(float(b[0])),
+                "top": round(float(b[1])),
+                "width": max(1, round(float(b[2]))),
+                "height": max(1, round(float(b[3]))),
+            },
+            round(p.confidence, 2),
+        )
+        for b in p.label
+    ]
+    return _box_label(state, chosen, truth, False)
+
+
+def _predict_class(state: JobState, truth: Truth, trained: int) -> _Prediction:
+    accuracy = min(0.99, state.model.accuracy_at_100 + 0.05 * math.log2(max(1, trained / 100)))
+    correct = _label_for(state, truth.classes[0]) if truth.classes else None
+    right = correct is not None and state.rng.random() < accuracy
+    wrong = [x for x in state.labels if x != correct] or state.labels
+    name = correct if right and correct else wrong[int(state.rng.integers(len(wrong)))]
+    return _Prediction(name, _confidence(state, 0.75 if right else 0.45, 0.12))
+
+
+def _class_quality(state: JobState, p: _Prediction, human: Any) -> float:
+    return 1.0 if state.labels.index(p.label) == human else 0.0
+
+
+def _label_class(
+    state: JobState, truth: Truth, p: _Prediction, index: int, write: Writer
+) -> tuple[Any, dict[str, Any]]:
+    return _class_label(state, p.label, p.confidence, False)
+
+
+def _predict_mask(state: JobState, truth: Truth, trained: int) -> _Prediction:
+    mask = _truth_mask(state, truth)
+    shift = state.model.mask_shift_at_100 * math.sqrt(100 / trained)
+    predicted = _painted(state, mask, shift)
+    return _Prediction(predicted, _confidence(state, mask_score(predicted, mask), 0.05))
+
+
+def _mask_quality(state: JobState, p: _Prediction, human: Any) -> float:
+    # The human label is the consolidated mask this emulator wrote: read it back.
+    png = base64.b64decode(state.masks[human])
+    return mask_score(p.label, read_mask(png, _colors(state), name=human))
+
+
+def _label_mask(
+    state: JobState, truth: Truth, p: _Prediction, index: int, write: Writer
+) -> tuple[Any, dict[str, Any]]:
+    return _mask_label(state, p.label, round(p.confidence, 2), index, write, human=False)
+
+
+Model = tuple[
+    Callable[[JobState, Truth, int], _Prediction],
+    Callable[[JobState, _Prediction, Any], float],
+    Callable[[JobState, Truth, _Prediction, int, Writer], tuple[Any, dict[str, Any]]],
+]
+_MODELS: dict[str, Model] = {
+    "bounding-box": (_predict_boxes, _boxes_quality, _label_boxes),
+    "image-classification": (_predict_class, _class_quality, _label_class),
+    "text-classification": (_predict_class, _class_quality, _label_class),
+    "semantic-segmentation": (_predict_mask, _mask_quality, _label_mask),
+}
+
+#: How many standard errors of the validation set's mean quality theta keeps above the target.
+MARGIN = 1.0
+
+
 def _theta(scored: list[tuple[float, float]], target: float) -> float | None:
-    """Lowest confidence whose confident set (at or above it) reaches ``target`` on validation."""
-    total = 0.0
-    theta = None
-    for k, (conf, quality) in enumerate(scored, start=1):
-        total += quality
-        if total / k >= target:
-            theta = conf
-    return theta
+    """Lowest confidence whose confident set (at or above it) reaches ``target`` on validation,
+    ``MARGIN`` standard errors of that set's mean above it (a set that just touches the
+    target on validation falls short half the time on the objects it labels)."""
+    if not scored:
+        return None
+    quality = np.array([q for _, q in scored], dtype=np.float64)
+    k = np.arange(1, len(quality) + 1)
+    mean = np.cumsum(quality) / k
+    var = np.maximum(np.cumsum(quality**2) / k - mean**2, 0.0)
+    error = np.sqrt(var / np.maximum(k - 1, 1))
+    ok = np.flatnonzero((mean - MARGIN * error >= target) & (k >= 2))
+    return float(scored[int(ok[-1])][0]) if len(ok) else None
 
 
 # ---------------------------------------------------------------------- manifests
@@ -694,7 +864,7 @@ def manifest_bytes(state: JobState, *, labeled_only: bool) -> bytes:
         r = state.results[i]
         if labeled_only and r is None:
             continue
-        line: dict[str, Any] = {"source-ref": source}
+        line: dict[str, Any] = {"source": source} if state.inline else {"source-ref": source}
         if r is not None:
             line[state.attribute] = r[2]
             line[f"{state.attribute}-metadata"] = r[3]

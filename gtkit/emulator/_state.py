@@ -290,7 +290,9 @@ def _job_from_doc(doc: Mapping[str, Any], backend: Backend) -> _Job:
         raw["results"] = [None if r is None else tuple(r) for r in raw["results"]]
         raw["workforce"] = Workforce(**raw["workforce"])
         raw["model"] = ModelBehaviour(**raw["model"])
-        state = JobState(**raw, rng=rng, truth=[backend.truth(source) for source in raw["sources"]])
+        inline = bool(raw.get("inline", False))
+        truth = [backend.truth(source, inline=inline) for source in raw["sources"]]
+        state = JobState(**raw, rng=rng, truth=truth)
     return _Job(
         request=doc["request"],
         state=state,
