@@ -4,6 +4,7 @@ iterations come from whatever evidence a tree holds."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import boto3
@@ -281,7 +282,7 @@ _record = st.builds(
 _line = st.one_of(_record.map(json.dumps), st.text(max_size=30), st.just(""))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("GTKIT_FUZZ_EXAMPLES", 100)), deadline=None)
 @given(st.lists(_line, max_size=8), st.booleans())
 @example(
     ['{"a": 1.8446744073709552e+19, "a-metadata": {"type": "groundtruth/image-classification"}}'],
@@ -395,7 +396,7 @@ _json_line = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=int(os.environ.get("GTKIT_FUZZ_EXAMPLES", 60)), deadline=None)
 @given(
     st.lists(
         st.one_of(_json_line, st.sampled_from(["", " ", "\r", "\t"])), min_size=1, max_size=12
