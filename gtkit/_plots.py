@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from gtkit._analysis import NO_PRICES, Analysis
+from gtkit._masks import read_mask
 from gtkit._output import JobOutput
 from gtkit._references import References, file_name
 from gtkit._workers import WorkerAnalysis
@@ -398,11 +399,47 @@ def _draw_masks(
     name: str,
     human: bool,
 ) -> list[Patch | Line2D]:
-    """Segmentation masks: not drawn yet. The hook for them: decode object ``index``'s label
-    mask with its line's colour map and image ``name``'s reference mask (as the analysis
-    does), draw each half-transparent over the image, and return one legend entry per class.
-    Until then the panel shows the image alone and no legend entry."""
-    return []
+    """Segmentation: object ``index``'s label mask, decoded with its line's colour map as the
+    analysis decodes it, painted half-transparent in the map's colours (background clear), and
+    the outline of image ``name``'s reference mask dashed over it; a legend entry per class
+    painted."""
+    from matplotlib.colors import to_rgba
+
+    objects = view.objects
+    values = objects.loc[objects["index"] == index, "value"]
+    value = values.iloc[0] if len(values) else None
+    classes = view.classes
+    mine = classes[(classes["index"] == index) & classes["color"].notna()]
+    colors = {int(c): str(h) for c, h in zip(mine["class_id"], mine["color"], strict=True)}
+    names = {int(c): str(n) for c, n in zip(mine["class_id"], mine["class_name"], strict=True)}
+    handles: list[Patch | Line2D] = []
+    if isinstance(value, str) and colors:
+        label = read_mask(view.read_label_file(value), colors, name=view.label_file(value))
+        top = max(max(colors), int(label.max(initial=0))) + 1
+        palette = np.zeros((top, 4))
+        for class_id, color in colors.items():
+            if class_id > 0:  # class 0 is the background: left clear
+                palette[class_id] = to_rgba(color, alpha=0.5)
+        height, width = label.shape
+        ax.imshow(palette[label], extent=(0, width, height, 0), interpolation="nearest")
+        ax.set_xlim(0, width)
+        ax.set_ylim(height, 0)
+        for class_id in np.unique(label[label > 0]).tolist():
+            handles.append(
+                Patch(color=colors.get(class_id, "grey"), alpha=0.5,
+                      label=names.get(class_id, f"class {class_id}"))
+            )  # fmt: skip
+    handles.append(_label_handle(human))
+    stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+    ref_path = reference.masks.get(stem) if reference is not None else None
+    if reference is not None and ref_path is not None:
+        truth = read_mask(Path(ref_path).read_bytes(), reference.mask_colors, name=ref_path)
+        foreground = (truth > 0).astype(float)
+        if 0 < foreground.sum() < foreground.size:  # an outline only where there is an edge
+            ax.contour(foreground, levels=[0.5], colors=[REFERENCE], linewidths=1.2,
+                       linestyles="--")  # fmt: skip
+        handles.append(_REFERENCE_HANDLE)
+    return handles
 
 
 _OVERLAYS: dict[str, Overlay] = {

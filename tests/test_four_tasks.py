@@ -377,3 +377,35 @@ def test_masks_read_from_s3_and_from_the_downloaded_tree_score_alike(tmp_path: P
     assert len(local.scores) == 12 and local.scores["human"].all()
     assert from_s3.scores["score"].tolist() == local.scores["score"].tolist()
     assert local.quality is not None and local.quality["human"] > 0.7
+
+
+def test_worst_segmentation_labels_are_drawn_as_their_masks(tmp_path: Path) -> None:
+    """The gallery paints each label mask in its colour map's colours (background clear, half
+    transparent), outlines the reference where it has an edge, and names the classes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gtkit import plot_worst
+
+    output = read_output(_hand_output(tmp_path / "out"))
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for name, ids in TRUTHS.items():
+        _index_png(refs / f"{name}.png", ids)
+    reference = read_references(refs)
+    result = analyze(output, reference=reference)
+    fig = plot_worst(result, output, reference, count=3)
+    FigureCanvasAgg(fig).draw()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    titles = [ax.get_title().split("\n")[0] for ax in panels]
+    assert titles == ["c.jpg", "a.jpg", "b.jpg"]  # 0.0, 7/12, 1.0: worst first
+    for ax, name in zip(panels, ["c", "a", "b"], strict=True):
+        (painted,) = ax.get_images()
+        ids = np.array(LABELS[name])
+        expected = np.zeros((*ids.shape, 4))
+        for class_id, (r, g, b) in ((1, (1.0, 0.0, 0.0)), (2, (0.0, 0.0, 1.0))):
+            expected[ids == class_id] = (r, g, b, 0.5)
+        assert np.asarray(painted.get_array()) == pytest.approx(expected)
+    # Only a's reference mask has both foreground and background: one dashed outline.
+    assert [len(ax.collections) > 0 for ax in panels] == [False, True, False]
+    legend = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"cat", "dog", "reference"} <= legend
