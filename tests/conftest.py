@@ -8,8 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gtkit._io import new_session
+
+# The suite runs on every core of a shared machine at once (make test, CI): how fast hypothesis
+# draws or runs an example there says nothing about gtkit, so its timing checks (the too-slow
+# health check, the per-example deadline) are off; every other check stays.
+settings.register_profile("gtkit", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("gtkit")
 
 # Real Ground Truth output files from public repositories, with their provenance (INDEX.tsv),
 # kept inside the project so that a fresh clone anywhere runs the tests that read them.
