@@ -341,15 +341,12 @@ def _brute_force(
 ) -> tuple[FloatArray, IntArray]:
     """Best assignment for many images of the same (rows, cols) shape at once."""
     g = len(imgs)
-    li = lstart[imgs][:, None] + np.arange(rows)[None, :]  # (g, rows)
-    ri = rstart[imgs][:, None] + np.arange(cols)[None, :]  # (g, cols)
-    a = lb[np.repeat(li, cols, axis=1).ravel()]
-    b = rb[np.tile(ri, (1, rows)).ravel()]
-    iou = _pair_iou(a, b).reshape(g, rows, cols)
-    same = lc[np.repeat(li, cols, axis=1)].reshape(g, rows, cols) == rc[
-        np.tile(ri, (1, rows))
-    ].reshape(g, rows, cols)
-    iou = np.where(same, iou, 0.0)
+    # Each (image, label row, reference column) pair: the boxes' places, row-major.
+    li = (lstart[imgs][:, None] + np.arange(rows)[None, :]).repeat(cols, axis=1).ravel()
+    ri = np.tile(rstart[imgs][:, None] + np.arange(cols)[None, :], (1, rows)).ravel()
+    iou = _pair_iou(lb[li], rb[ri])
+    iou[lc[li] != rc[ri]] = 0.0
+    iou = iou.reshape(g, rows, cols)
     if rows > cols:
         iou = iou.transpose(0, 2, 1)
         rows, cols = cols, rows

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import duckdb
@@ -31,6 +31,7 @@ from gtkit._engine import (
     MAX_LINE_BYTES,
     EngineError,
     batches,
+    connect,
     fetch,
     json_string,
     release_memory,
@@ -84,15 +85,12 @@ _COMMON = {
 }
 _CONFIDENCES = "STRUCT(confidence DOUBLE)[]"
 _CLASS_MAP = "MAP(VARCHAR, VARCHAR)"
+# A boxes or cuboids line's class map is kept as its JSON text: a job's lines repeat a few
+# maps, and each distinct text is made a map once (see _class_maps), not once a line.
 _METADATA: dict[Kind, dict[str, str]] = {
-    "boxes": {**_COMMON, "objects": _CONFIDENCES, "class-map": _CLASS_MAP},
+    "boxes": {**_COMMON, "objects": _CONFIDENCES, "class-map": "JSON"},
     # The guide's 3D example spells its class map with an underscore.
-    "cuboids": {
-        **_COMMON,
-        "objects": _CONFIDENCES,
-        "class-map": _CLASS_MAP,
-        "class_map": _CLASS_MAP,
-    },
+    "cuboids": {**_COMMON, "objects": _CONFIDENCES, "class-map": "JSON", "class_map": "JSON"},
     "other": {
         **_COMMON,
         "creation_date": "VARCHAR",  # custom tasks spell some keys with underscores
@@ -198,15 +196,21 @@ class _Layout:
     unreadable: int  # lines that are not a JSON object
     text_bytes: int | None  # bytes of the lines' text (trimmed), where every line has one
     unnamed: tuple[str, ...] = ()  # keys the engine cannot name a column by (see _discover)
+    details: bool = True  # read what a label says beyond itself (see _DETAILS)
 
     def schema(self) -> dict[str, str]:
-        """The engine's type of every top-level key."""
+        """The engine's type of every top-level key it reads (without details, no other
+        keys, and of the metadata only what the labels need)."""
         columns = {"source-ref": "VARCHAR", "source": "VARCHAR"}
         for a in self.attributes:
-            fields = ", ".join(f"{_ident(k)} {t}" for k, t in _METADATA[a.kind].items())
+            fields = ", ".join(
+                f"{_ident(k)} {t}"
+                for k, t in _METADATA[a.kind].items()
+                if self.details or k not in _DETAIL_FIELDS
+            )
             columns[a.name] = _VALUES[a.kind]
             columns[f"{a.name}-metadata"] = f"STRUCT({fields})"
-        for key in self.extras:
+        for key in self.extras if self.details else ():
             columns[key] = "JSON"
         return columns
 
@@ -216,7 +220,7 @@ class _Layout:
         for a in self.attributes:
             shapes[a.name] = _VALUE_SHAPES[a.kind]
             metadata = dict(_METADATA_SHAPE)
-            if a.kind != "other":
+            if a.kind != "other" and self.details:
                 metadata["objects"] = [{"confidence": "number"}]
             shapes[f"{a.name}-metadata"] = metadata
         return shapes
@@ -363,12 +367,12 @@ def read_label_tables(
     without ``details``, only what labels are (see :data:`_DETAILS`: for reference labels)."""
     problems: list[Problem] = []
     try:
-        layout = _discover(con, path)
+        layout = replace(_discover(con, path), details=details)
         line_of = record_lines(path, layout.records, layout.text_bytes)
         parts = None
         if not layout.unreadable:
             try:
-                parts = _read(con, path, layout, rejected=None, details=details)
+                parts = _read(con, path, layout, rejected=None)
             except EngineError:
                 parts = None  # some line has a value of the wrong type: find which below
         if parts is None:
@@ -382,7 +386,7 @@ def read_label_tables(
                         len(rejected),
                     )
                 )
-            parts = _read(con, path, layout, rejected=rejected, details=details)
+            parts = _read(con, path, layout, rejected=rejected)
     except EngineError as exc:
         raise OutputError(f"{name}: cannot read as JSON Lines ({_first_line(exc)})") from None
     bad_dates = [_problem(name, line_of, r, m, "value") for r, m in parts.bad_dates]
@@ -508,17 +512,15 @@ def _read(
     layout: _Layout,
     *,
     rejected: np.ndarray | None,
-    details: bool = True,
 ) -> _Parts:
     """Every line's label rows, a batch at a time (``rejected``: records read as nulls and
     left out, reading leniently; None: a line the engine rejects is an error)."""
-    query = _rows_sql(layout, tolerate=rejected is not None, details=details)
+    query = _rows_sql(layout, tolerate=rejected is not None)
     reader = batches(con, query, [path], _BATCH_LINES)
     parts = _Parts()
     read = 0
     numbered = len(layout.attributes) <= 1  # a row per line, in the file's order
-    for batch in reader:
-        rows = pa.Table.from_batches([batch])
+    for rows in _gathered(reader, _BATCH_LINES):
         if numbered:
             rows = rows.set_column(0, "record", pa.array(np.arange(read, read + rows.num_rows)))
             read += rows.num_rows
@@ -528,6 +530,22 @@ def _read(
     if not parts.objects:  # an empty file: empty tables of the right kinds
         parts.add(pa.Table.from_batches([], reader.schema))
     return parts
+
+
+def _gathered(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """The reader's batches (the engine hands over a few thousand rows at a time) gathered
+    into tables of at least ``rows`` rows, the last one excepted: each table's work has a
+    fixed cost."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 def _line_number(problem: Problem) -> int:
@@ -607,7 +625,7 @@ _ROW_TYPES = {
     "boxes": f"{_BOX}[]",
     "cuboids": f"{_CUBOID}[]",
     "objects": "STRUCT(confidence DOUBLE)[]",
-    "class_map": "MAP(VARCHAR, VARCHAR)",
+    "class_map": "VARCHAR",  # a boxes or cuboids line's class map, as JSON text
     "classes": f"{_CLASS}[]",
 }
 
@@ -703,7 +721,7 @@ def _all_label_columns(a: _Attribute) -> dict[str, str]:
             f"(objects[i] belongs to annotations[i]); their confidences are unknown' END"
         ),
         objects=f"{m}.objects",
-        class_map=_field(a, "class-map", "class_map"),
+        class_map=f"CAST({_field(a, 'class-map', 'class_map')} AS VARCHAR)",
     )
     columns[a.kind] = f"{v}.annotations"
     if a.kind == "boxes":
@@ -714,16 +732,20 @@ def _all_label_columns(a: _Attribute) -> dict[str, str]:
 
 
 #: What a label row says beyond its labels: left null where only the labels are wanted (a
-#: manifest read as reference labels).
+#: manifest read as reference labels); the metadata fields only they read are not read then.
 _DETAILS = ("type", "human", "date", "job", "value", "adjustment_status", "note", "objects")
+_DETAIL_FIELDS = frozenset(
+    ("creation-date", "creation_date", "job-name", "job_name", "adjustment-status", "objects")
+)
 
 
-def _rows_sql(layout: _Layout, *, tolerate: bool, details: bool = True) -> str:
+def _rows_sql(layout: _Layout, *, tolerate: bool) -> str:
     """One row per (line, label attribute), a line with none getting one row too, in the
     file's order: with at most one attribute, a row for each line as the engine reads it (its
     record number given by its place); with several, their union, ordered. Without
-    ``details``, the columns of :data:`_DETAILS` and ``extra`` are null."""
+    the layout's details, the columns of :data:`_DETAILS` and ``extra`` are null."""
     source = _source_sql(layout, tolerate=tolerate)
+    details = layout.details
     extra = _extra_sql(layout) if details else "NULL::VARCHAR"
     common = f'COALESCE("source-ref", "source") AS source, {extra} AS extra'
     empty = ", ".join(f"NULL::{t} AS {k}" for k, t in _ROW_TYPES.items())
@@ -801,24 +823,43 @@ def _items(rows: pa.Table, column: str, fields: dict[str, str]) -> tuple[np.ndar
     return owner, pa.table({new: pc.struct_field(flat, old) for old, new in fields.items()})
 
 
+def _class_maps(texts: pa.Array) -> pa.MapArray:
+    """Class maps as JSON texts, made maps by the engine (a text that is no JSON object of
+    class ids gives null; a value that is not text becomes its JSON text)."""
+    con = connect()
+    try:
+        con.register("class_map_texts", pa.table({"text": texts}))
+        decoded = fetch(
+            con, f"SELECT TRY_CAST(CAST(text AS JSON) AS {_CLASS_MAP}) AS m FROM class_map_texts"
+        )
+    finally:
+        con.close()
+    maps: pa.MapArray = decoded.column("m").combine_chunks()
+    return maps
+
+
 def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) -> pa.Array:
     """Each item's class name from its row's class map: the name whose key is the item's
     class id (a whole number) written plainly (``"3"``, not ``"03"``); null where the map has
     no such key."""
-    maps = rows.column("class_map").combine_chunks()
+    if not len(owner):  # no items (the cuboids of a boxes job, say): no map to make
+        return pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    # Lines repeat a few class maps: each distinct one is made a map once, its keys read once.
+    texts = pc.dictionary_encode(rows.column("class_map").combine_chunks())
+    maps = _class_maps(texts.dictionary)
     offsets = np.asarray(maps.offsets, dtype=np.int64)
     starts = offsets - offsets[0]
-    # Keys repeat (a job has few classes): each distinct key is read once, as a number.
-    keys = pc.dictionary_encode(maps.keys)
-    distinct = keys.dictionary
-    plain = pc.match_substring_regex(distinct, r"^(0|-?[1-9][0-9]{0,15})$")
-    numbers = np.where(
+    lengths = np.where(pc.is_valid(maps).to_numpy(zero_copy_only=False), np.diff(starts), 0)
+    keys = maps.keys
+    plain = pc.match_substring_regex(keys, r"^(0|-?[1-9][0-9]{0,15})$")
+    key = np.where(
         plain.to_numpy(zero_copy_only=False),
-        pc.cast(pc.if_else(plain, distinct, "0"), pa.float64()).to_numpy(zero_copy_only=False),
+        pc.cast(pc.if_else(plain, keys, "0"), pa.float64()).to_numpy(zero_copy_only=False),
         np.nan,
     )
-    key = numbers[keys.indices.to_numpy()] if len(keys) else np.zeros(0)
-    first, count = starts[owner], starts[owner + 1] - starts[owner]
+    row_map = np.asarray(pc.fill_null(texts.indices, -1), dtype=np.int64)[owner]
+    first = np.append(starts[:-1], 0)[row_map]  # -1 (no class map): an empty map
+    count = np.append(lengths, 0)[row_map]
     found = np.full(len(owner), -1, dtype=np.int64)
     pending = np.flatnonzero((class_ids == np.trunc(class_ids)) & (count > 0))
     k = 0
@@ -828,7 +869,7 @@ def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) ->
         found[pending[hit]] = at[hit]
         pending = pending[~hit & (k + 1 < count[pending])]
         k += 1
-    names = pc.dictionary_encode(maps.items)  # a few names, many boxes
+    names = pc.dictionary_encode(maps.items)  # a few names, many items
     taken: pa.Array = pc.take(names, pa.array(found, mask=found < 0))
     return taken
 

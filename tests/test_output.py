@@ -312,6 +312,60 @@ def test_generated_manifests_never_crash_with_a_foreign_error(
         assert objects["index"].nunique() + len(skipped) == records
 
 
+_class_key = st.sampled_from(["0", "1", "2", "03", "-1", "1.0", "x", ""])
+_class_map = st.one_of(
+    st.none(),
+    st.dictionaries(_class_key, st.one_of(st.none(), st.text(max_size=4)), max_size=4),
+    st.text(max_size=3),  # not a map: no names
+    st.lists(st.text(max_size=2), max_size=2),
+)
+
+
+@settings(max_examples=int(os.environ.get("GTKIT_FUZZ_EXAMPLES", 100)), deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _class_map,
+            st.lists(st.sampled_from([0, 1, 2, 3, -1, 1.0, 1.5, "1", None]), max_size=3),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_box_class_names_come_from_their_own_lines_class_map(
+    lines: list[tuple[object, list[object]]],
+) -> None:
+    """Every line its own class map (or none, or one that is no map): a box's name is the
+    entry whose key is its class id written plainly, computed here with plain json."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "g.manifest"
+        records = []
+        for n, (class_map, ids) in enumerate(lines):
+            metadata: dict[str, object] = {"type": "groundtruth/object-detection"}
+            if class_map is not None:
+                metadata["class-map"] = class_map
+            boxes = [{"class_id": i, "left": 0, "top": 0, "width": 1, "height": 1} for i in ids]
+            records.append(
+                {
+                    "source-ref": f"s3://b/{n}.jpg",
+                    "a": {"annotations": boxes},
+                    "a-metadata": metadata,
+                }
+            )
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        boxes = read_manifest(path).boxes
+    expected = []
+    for class_map, ids in lines:
+        for i in ids:
+            number = float(i) if i is not None else None  # a number as text is read as one
+            whole = number is not None and number == int(number)
+            found = class_map.get(str(int(i))) if whole and isinstance(class_map, dict) else None
+            expected.append(found)
+    assert [None if pd.isna(v) else v for v in boxes["class_name"]] == expected
+
+
 def test_coco_export_loads_in_pycocotools(real_fixtures: Path, tmp_path: Path) -> None:
     out = read_manifest(real_fixtures / "t04glovern__aws-ground-truth-cat-labels/output.manifest")
     coco = to_coco(out)
