@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
-from gtkit._errors import GtkitError
+from gtkit._errors import GtkitError, _MissingPriceError
 from gtkit._masks import mask_score, read_mask
 from gtkit._output import JobOutput
 from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
@@ -330,8 +330,7 @@ def resolve_pricing(
     if workers is None and task_price is None:
         return None
     if workers is None or task_price is None:
-        missing = "--workers" if workers is None else "--task-price"
-        raise GtkitError(f"cost needs workers and task price: give {missing} (or --describe)")
+        raise _MissingPriceError("workers" if workers is None else "task_price")
     if workers < 1 or task_price < 0 or fee < 0:
         raise GtkitError("workers must be at least 1; task price and object fee not negative")
     return Pricing(fee, workers, task_price)

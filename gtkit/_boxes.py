@@ -23,9 +23,9 @@ from itertools import permutations
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from gtkit._arrays import FloatArray, IntArray
 from gtkit._errors import GtkitError
 
 __all__ = [
@@ -40,8 +40,6 @@ __all__ = [
 
 Matching = Literal["optimal", "tutorial"]
 MATCHING_RULES: tuple[str, ...] = ("optimal", "tutorial")
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 _BRUTE_FORCE_MAX = 720  # assignments per image shape enumerated at once (6 x 6 boxes)
 _BATCH_IMAGES = 1 << 13  # images of one shape matched together: bounds the memory (~10 MB)

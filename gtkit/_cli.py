@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtkit import __version__
 from gtkit._demo import DEMO_TASKS
-from gtkit._errors import MAX_PROBLEMS, GtkitError, OverwriteError, SetupError
+from gtkit._errors import MAX_PROBLEMS, GtkitError, OverwriteError, SetupError, _MissingPriceError
 
 __all__ = ["EXIT_STATUSES", "build_parser", "main"]
 
@@ -744,6 +744,10 @@ def _in_cli_words(exc: GtkitError, args: argparse.Namespace) -> str:
         if flag is not None and hasattr(args, flag):
             return f"{exc.target} {exc.reason}; add --{flag.replace('_', '-')} to replace it"
         return f"{exc.target} {exc.reason}; gtkit never replaces it: remove it first"
+    if isinstance(exc, _MissingPriceError) and hasattr(args, exc.missing):
+        describe = " (or --describe)" if hasattr(args, "describe") else ""
+        flag = exc.missing.replace("_", "-")
+        return f"cost needs workers and task price: give --{flag}{describe}"
     if isinstance(exc, SetupError) and hasattr(args, "no_check"):
         return f"{exc}\n(fix these, or add --no-check to create the job anyway)"
     return str(exc)

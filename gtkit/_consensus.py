@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from gtkit._arrays import FloatArray, IntArray
 from gtkit._boxes import _pair_iou
 from gtkit._errors import GtkitError
 
@@ -31,9 +31,6 @@ __all__ = [
     "majority_vote",
     "vote_counts",
 ]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 #: IoU (a fraction) above which a worker's box joins a cluster of other workers' boxes of the
 #: same class: the usual "same object" bar, and the one the emulator's consolidation uses.

@@ -165,6 +165,21 @@ class OverwriteError(GtkitError):
         super().__init__(message)
 
 
+class _MissingPriceError(GtkitError):
+    """Cost was asked for with workers per object or task price but not both, and no describe
+    response supplied the other.
+
+    ``missing`` is the parameter that supplies it, as :func:`gtkit.resolve_pricing` and
+    :func:`gtkit.analyze` name it (``"workers"`` or ``"task_price"``); the message says so in
+    Python words, and the command line words it in its flags. Private: callers catch it as the
+    :class:`GtkitError` it is.
+    """
+
+    def __init__(self, missing: str) -> None:
+        self.missing = missing
+        super().__init__(f"cost needs workers and task price: pass {missing}= (or describe=)")
+
+
 class SetupError(_ProblemsError):
     """The AWS account is not ready for a job: every problem the live checks found."""
 

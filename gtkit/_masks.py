@@ -24,13 +24,12 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
+from gtkit._arrays import IntArray
 from gtkit._errors import GtkitError
 
 __all__ = [
     "colors_to_ids", "decode_mask", "hex_code", "mask_score", "read_mask", "read_png", "write_png",
 ]  # fmt: skip
-
-IntArray = npt.NDArray[np.int64]
 
 
 def hex_code(color: str) -> int:

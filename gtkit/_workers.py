@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from gtkit._analysis import _pricing
+from gtkit._arrays import FloatArray, IntArray
 from gtkit._boxes import MATCHING_RULES, image_scores
 from gtkit._consensus import (
     cluster_boxes,
@@ -61,8 +62,6 @@ __all__ = [
     "read_worker_activity",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 #: The image score against the reference (a fraction) at which a worker's box answer counts as
 #: right, for a box worker's ``accuracy``: the usual "found the object" IoU bar.

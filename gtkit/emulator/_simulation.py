@@ -24,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from gtkit._arrays import FloatArray
 from gtkit._boxes import iou_matrix
 from gtkit._masks import mask_score, read_mask, write_png
 from gtkit._tasks import get_task
 
-FloatArray = npt.NDArray[np.float64]
 Writer = Callable[[str, bytes], None]
 
 ITERATION_TIME = timedelta(minutes=45)  # simulated time one iteration takes
