@@ -312,6 +312,27 @@ def test_generated_manifests_never_crash_with_a_foreign_error(
         assert objects["index"].nunique() + len(skipped) == records
 
 
+def test_a_line_whose_metadata_is_not_ground_truths_has_no_label(tmp_path: Path) -> None:
+    """Between labeled lines, a line with the same keys but metadata Ground Truth did not
+    write (no type, no human-annotated, no failure-reason) gives an object with no label:
+    none of its boxes, classes or confidences."""
+    box = {"class_id": 0, "left": 1, "top": 1, "width": 2, "height": 2}
+    labeled = {"type": "groundtruth/object-detection", "class-map": {"0": "x"},
+               "objects": [{"confidence": 0.5}]}  # fmt: skip
+    other = {"class-map": {"0": "x"}, "objects": [{"confidence": 0.9}]}
+    lines = [
+        {"source-ref": f"s3://b/{n}.jpg", "a": {"annotations": [box]}, "a-metadata": metadata}
+        for n, metadata in enumerate([labeled, other, labeled, other])
+    ]
+    path = tmp_path / "out.manifest"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = read_manifest(path)
+    assert out.objects["attribute"].isna().tolist() == [False, True, False, True]
+    assert out.boxes["index"].tolist() == [0, 2]
+    assert out.boxes["confidence"].tolist() == [0.5, 0.5]
+    assert out.objects["confidence"].iloc[[1, 3]].isna().all()
+
+
 _class_key = st.sampled_from(["0", "1", "2", "03", "-1", "1.0", "x", ""])
 _class_map = st.one_of(
     st.none(),
