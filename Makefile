@@ -39,7 +39,7 @@ fuzz: $(VENV)/.installed
 	while [ $$(date +%s) -lt $$end ]; do \
 		rounds=$$((rounds + 1)); \
 		GTKIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -x tests/test_fuzz.py \
-			tests/test_output.py -k "fuzz or foreign or numbered" \
+			tests/test_output.py -k "fuzz or foreign or numbered or class_names" \
 			|| { echo "fuzz: a finding in round $$rounds (see above)"; exit 1; }; \
 	done; \
 	echo "fuzz: $$rounds round(s) of $(FUZZ_EXAMPLES) examples a property, $$(( $$(date +%s) - start )) s, no finding"

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from gtkit._boxes import MATCHING_RULES, class_codes, image_scores
 from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
+from gtkit._engine import release_memory
 from gtkit._errors import GtkitError, _MissingPriceError
 from gtkit._masks import mask_score, read_mask
 from gtkit._output import JobOutput
@@ -591,6 +592,7 @@ def _quality(
         box_image, image_names = ref.image_codes()
         names = file_names(labeled.source)
     image = image_positions(image_names, names)
+    release_memory()  # what naming and matching the images held, before the boxes' arrays
     has_ref = image >= 0
     unmatched = pc.drop_null(names.filter(pa.array(~has_ref)))
     result.unmatched_objects = sorted(unmatched.to_pylist())

@@ -196,7 +196,10 @@ class JobOutput:
     def _pick(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self._attribute is None:
             return frame
-        picked: pd.DataFrame = frame[frame["attribute"] == self._attribute].reset_index(drop=True)
+        chosen = frame["attribute"] == self._attribute
+        if bool(chosen.all()) and frame.index.equals(pd.RangeIndex(len(frame))):
+            return frame  # the usual one attribute: the table as it is (a copy costs 100s of MB)
+        picked: pd.DataFrame = frame[chosen].reset_index(drop=True)
         return picked
 
     @property
