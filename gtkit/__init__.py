@@ -14,7 +14,7 @@ from gtkit._analysis import Analysis, analyze, resolve_pricing
 from gtkit._boxes import MATCHING_RULES, iou_matrix
 from gtkit._client import LabelingJobClient, save_describe
 from gtkit._consensus import BoxClusters, DawidSkene, cluster_boxes, dawid_skene, majority_vote
-from gtkit._demo import DemoResult, run_demo
+from gtkit._demo import DemoResult, make_dataset, run_demo
 from gtkit._describe import JobSummary, find_describe, pricing_from_describe, read_describe
 from gtkit._errors import (
     MAX_PROBLEMS,
@@ -38,6 +38,7 @@ from gtkit._manifest import (
     UploadReport,
     check_manifest,
     iter_s3_uris,
+    records_from_uris,
     upload_folder,
     write_manifest,
 )
@@ -67,7 +68,7 @@ from gtkit._references import (
     read_open_images,
     read_references,
 )
-from gtkit._report import render_report, report_tables, write_report
+from gtkit._report import headline, render_report, report_tables, write_report
 from gtkit._session import default_bucket, get_execution_role
 from gtkit._spec import LabelingJobSpec, load_spec
 from gtkit._tasks import REGIONS, TASKS, TaskType, get_task, public_workteam_arn
@@ -127,10 +128,12 @@ __all__ = [
     "find_describe",
     "get_execution_role",
     "get_task",
+    "headline",
     "iou_matrix",
     "iter_s3_uris",
     "load_spec",
     "majority_vote",
+    "make_dataset",
     "plot_cost",
     "plot_counts",
     "plot_cumulative_cost",
@@ -156,6 +159,7 @@ __all__ = [
     "read_references",
     "read_seqlabel",
     "read_worker_activity",
+    "records_from_uris",
     "render_report",
     "render_template",
     "report_tables",

@@ -101,11 +101,14 @@ def make_dataset(
     seed: int = 0,
     task: str = "bounding-box",
 ) -> Path:
-    """Write a seeded synthetic dataset of ``objects`` for ``task`` and its reference labels;
-    return the references' path, which :func:`gtkit.read_references` reads.
+    """Write a seeded synthetic dataset of ``objects`` (a count, at least 1) for ``task`` and
+    its reference labels under ``folder``, as ``gtkit demo --data-only`` does; return the
+    references' path, which :func:`gtkit.read_references` reads and
+    ``gtkit.emulator.emulate(references=...)`` labels from. The same ``seed`` gives the same
+    files. Pictures are 200 x 150-pixel PNGs in ``images/``.
 
-    - ``bounding-box``: 200 x 150 PNG pictures (``images/``) of 1-4 "birds" each, and a COCO
-      ``reference.json`` (boxes in pixels);
+    - ``bounding-box``: pictures of 1-4 "birds" each, and a COCO ``reference.json`` (boxes in
+      pixels);
     - ``image-classification``: pictures of birds or of planes, and ``reference.json``, a list
       of ``{"file_name", "class_name"}``;
     - ``text-classification``: short reviews, one ``{"source": text}`` line each in

@@ -87,7 +87,9 @@ def iter_s3_uris(
 
 
 def records_from_uris(uris: Iterable[str]) -> Iterator[dict[str, str]]:
-    """One ``{"source-ref": uri}`` record per URI."""
+    """One ``{"source-ref": uri}`` record per URI (an image's ``s3://`` URI, say), lazily: give
+    the records to :func:`write_manifest`, with URIs from :func:`iter_s3_uris` or
+    :attr:`UploadReport.uris`."""
     for uri in uris:
         yield {"source-ref": uri}
 

@@ -107,7 +107,15 @@ def _measure(analysis: Analysis) -> str:
 
 # ---------------------------------------------------------------------- headline and tables
 def headline(analysis: Analysis) -> list[str]:
-    """The figures that matter, one line each (also printed by the CLI and the demo)."""
+    """The figures that matter, one line each, as ``gtkit analyze`` and the demo print them.
+
+    - ``labels:`` objects labeled by humans and by the machine, and failed objects (counts);
+    - ``cost:`` dollars (to the cent) with and without automated labeling, and the share saved
+      (a percentage), or that no prices are known;
+    - with reference labels, ``quality``: mIoU (boxes, masks) or accuracy (classes), a fraction
+      0-1 to three places, for human, machine and all labels, and the lowest confidence
+      threshold (0-1) whose machine labels still reach the task's target.
+    """
     t = analysis.totals
     lines = [
         f"labels: {t['human_objects']} human, {t['auto_objects']} machine, "
