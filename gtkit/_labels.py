@@ -714,14 +714,20 @@ def _all_label_columns(a: _Attribute) -> dict[str, str]:
     # Boxes and cuboids: the confidence of each is the objects entry at its place, and the
     # label's the mean of its items' (automated labeling's definition): see _confidences.
     name = _text(a.name + "-metadata")
+    class_map = _field(a, "class-map", "class_map")
+    miscounted = (
+        f"CASE WHEN len({m}.objects) <> len({v}.annotations) THEN {name} || '.objects has ' "
+        f"|| len({m}.objects) || ' entries for ' || len({v}.annotations) || ' annotations "
+        f"(objects[i] belongs to annotations[i]); their confidences are unknown' END"
+    )
+    not_a_map = (
+        f"CASE WHEN json_type({class_map}) <> 'OBJECT' THEN {name} || '.class-map is not a "
+        f"JSON object of class ids and names; the {a.kind} have no class names' END"
+    )
     columns.update(
-        note=(
-            f"CASE WHEN len({m}.objects) <> len({v}.annotations) THEN {name} || '.objects has ' "
-            f"|| len({m}.objects) || ' entries for ' || len({v}.annotations) || ' annotations "
-            f"(objects[i] belongs to annotations[i]); their confidences are unknown' END"
-        ),
+        note=f"nullif(concat_ws('; ', {miscounted}, {not_a_map}), '')",
         objects=f"{m}.objects",
-        class_map=f"CAST({_field(a, 'class-map', 'class_map')} AS VARCHAR)",
+        class_map=f"CAST({class_map} AS VARCHAR)",
     )
     columns[a.kind] = f"{v}.annotations"
     if a.kind == "boxes":

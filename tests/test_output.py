@@ -376,7 +376,11 @@ def test_box_class_names_come_from_their_own_lines_class_map(
                 }
             )
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
-        boxes = read_manifest(path).boxes
+        out = read_manifest(path)
+        boxes = out.boxes
+        noted = sorted(int(p.where.rsplit(":", 1)[1]) for p in out.problems if p.kind == "note")
+    # A class map that is no map is said, line by line (1-based), never passed silently.
+    assert noted == [n for n, (m, _) in enumerate(lines, start=1) if isinstance(m, (str, list))]
     expected = []
     for class_map, ids in lines:
         for i in ids:
