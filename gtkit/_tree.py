@@ -500,6 +500,14 @@ def _element_problems(
         problems.count(kind, rows.num_rows - shown.num_rows)
 
 
+# The elements of each array document in ``docs`` (see _documents): ``e``, and ``n`` its place.
+_ELEMENTS = """
+WITH elements AS (
+    SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e,
+           generate_subscripts(CAST(doc AS JSON[]), 1) AS n FROM docs)
+"""
+
+
 def _responses(
     tree: Tree,
     base: str,
@@ -517,10 +525,8 @@ def _responses(
     with _documents(tree, con, files, iterations, problems, shape="ARRAY"):
         found = fetch(
             con,
-            """
-            WITH elements AS (
-                SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e,
-                       generate_subscripts(CAST(doc AS JSON[]), 1) AS n FROM docs)
+            _ELEMENTS
+            + """
             SELECT position, iteration, n,
                 CASE WHEN regexp_full_match(e->>'datasetObjectId', '[0-9]{1,18}')
                      THEN CAST(e->>'datasetObjectId' AS BIGINT) END AS "index",
@@ -814,10 +820,8 @@ def _requests(
     with _documents(tree, con, files, iterations, problems, shape="ARRAY"):
         objects = fetch(
             con,
-            """
-            WITH elements AS (
-                SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e,
-                       generate_subscripts(CAST(doc AS JSON[]), 1) AS n FROM docs)
+            _ELEMENTS
+            + """
             SELECT position, n, COALESCE(json_type(e) <> 'OBJECT', true) AS not_object,
                 json_type(e) = 'OBJECT'
                     AND NOT regexp_full_match(COALESCE(e->>'datasetObjectId', ''), '[0-9]{1,18}')
@@ -826,9 +830,8 @@ def _requests(
         )
         found = fetch(
             con,
-            """
-            WITH elements AS (
-                SELECT position, iteration, UNNEST(CAST(doc AS JSON[])) AS e FROM docs),
+            _ELEMENTS
+            + """,
             objects AS (
                 SELECT position, iteration, CAST(e->>'datasetObjectId' AS BIGINT) AS "index",
                     CAST(e->'annotations' AS JSON[]) AS annotations
