@@ -358,6 +358,17 @@ def _worker_class(state: JobState, truth: Truth) -> str:
 
 
 # ---------------------------------------------------------------------- labels
+def _written_by(state: JobState, task_type: str, human: bool) -> dict[str, str]:
+    """The metadata fields every label of the job carries: its type, who labeled it, when,
+    and the job's name."""
+    return {
+        "type": task_type,
+        "human-annotated": "yes" if human else "no",
+        "creation-date": _stamp(state.now()),
+        "job-name": f"labeling-job/{state.name}",
+    }
+
+
 def _box_label(
     state: JobState, boxes: list[tuple[dict[str, Any], float]], truth: Truth, human: bool
 ) -> tuple[Any, dict[str, Any]]:
@@ -373,10 +384,7 @@ def _box_label(
     meta = {
         "objects": [{"confidence": c} for _, c in boxes],
         "class-map": {str(state.labels.index(name)): name for name in used},
-        "type": "groundtruth/object-detection",
-        "human-annotated": "yes" if human else "no",
-        "creation-date": _stamp(state.now()),
-        "job-name": f"labeling-job/{state.name}",
+        **_written_by(state, "groundtruth/object-detection", human),
     }
     return value, meta
 
@@ -387,10 +395,7 @@ def _class_label(
     meta = {
         "class-name": label,
         "confidence": round(confidence, 2),
-        "type": f"groundtruth/{state.task}",
-        "human-annotated": "yes" if human else "no",
-        "creation-date": _stamp(state.now()),
-        "job-name": f"labeling-job/{state.name}",
+        **_written_by(state, f"groundtruth/{state.task}", human),
     }
     return state.labels.index(label), meta
 
@@ -598,10 +603,7 @@ def _mask_label(
             str(i): {"class-name": names[i], "hex-color": colors[i], "confidence": confidence}
             for i in range(len(names))
         },
-        "type": "groundtruth/semantic-segmentation",
-        "human-annotated": "yes" if human else "no",
-        "creation-date": _stamp(state.now()),
-        "job-name": f"labeling-job/{state.name}",
+        **_written_by(state, "groundtruth/semantic-segmentation", human),
     }
     return uri, meta
 
