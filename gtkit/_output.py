@@ -65,7 +65,14 @@ from gtkit._tree import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["JobOutput", "read_labels_only", "read_manifest", "read_output", "read_seqlabel"]
+__all__ = [
+    "JobOutput",
+    "attribute_rows",
+    "read_labels_only",
+    "read_manifest",
+    "read_output",
+    "read_seqlabel",
+]
 
 
 @dataclass
@@ -194,13 +201,7 @@ class JobOutput:
         return None if reading.tree is None else reading.tree.full(reading.job)
 
     def _pick(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if self._attribute is None:
-            return frame
-        chosen = frame["attribute"] == self._attribute
-        if bool(chosen.all()) and frame.index.equals(pd.RangeIndex(len(frame))):
-            return frame  # the usual one attribute: the table as it is (a copy costs 100s of MB)
-        picked: pd.DataFrame = frame[chosen].reset_index(drop=True)
-        return picked
+        return frame if self._attribute is None else attribute_rows(frame, self._attribute)
 
     @property
     def objects(self) -> pd.DataFrame:
@@ -306,6 +307,15 @@ class JobOutput:
     def for_attribute(self, attribute: str) -> JobOutput:
         """The same output restricted to one label attribute (the files are read once)."""
         return JobOutput(self._reading, attribute)
+
+
+def attribute_rows(frame: pd.DataFrame, attribute: str) -> pd.DataFrame:
+    """The rows of a label table that belong to ``attribute``, numbered from 0."""
+    chosen = frame["attribute"] == attribute
+    if bool(chosen.all()) and frame.index.equals(pd.RangeIndex(len(frame))):
+        return frame  # the usual one attribute: the table as it is (a copy costs 100s of MB)
+    picked: pd.DataFrame = frame[chosen].reset_index(drop=True)
+    return picked
 
 
 def read_labels_only(path: str | os.PathLike[str]) -> LabelTables:

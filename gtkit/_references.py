@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from gtkit._engine import EngineError, connect, fetch, release_memory
 from gtkit._errors import ReferenceLabelError, excerpt
-from gtkit._output import read_labels_only
+from gtkit._output import attribute_rows, read_labels_only
 
 __all__ = [
     "References",
@@ -603,11 +603,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
             f"{path}: no label attribute {attribute!r}; found: {', '.join(attributes)}"
         )
 
-    def pick(frame: pd.DataFrame) -> pd.DataFrame:
-        picked: pd.DataFrame = frame[frame["attribute"] == attribute]
-        return picked
-
-    objects = pick(tables.objects)
+    objects = attribute_rows(tables.objects, attribute)
     labeled = objects["failure_reason"].isna().to_numpy()  # failed objects are no reference
     names = file_names(objects["source"]).filter(pa.array(labeled))  # rows in index order
     index = objects["index"].to_numpy(dtype=np.int64)[labeled]
@@ -616,7 +612,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
         found: pa.Array = pc.take(names, pa.array(np.searchsorted(index, indexes.to_numpy())))
         return found
 
-    boxes = pick(tables.boxes)
+    boxes = attribute_rows(tables.boxes, attribute)
     frame = _boxes_frame(
         pa.table(
             {
@@ -627,7 +623,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
         ),
         normalized=False,
     )
-    given = pick(tables.classes).drop_duplicates("index")
+    given = attribute_rows(tables.classes, attribute).drop_duplicates("index")
     classes = pd.DataFrame(
         {
             "file_name": names_of(given["index"]).to_numpy(zero_copy_only=False),
