@@ -68,14 +68,17 @@ def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
 
 def _pair_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     """Element-wise IoU of two (k, 4) arrays of boxes."""
-    iw = np.clip(
-        np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None
-    )
-    ih = np.clip(
-        np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None
-    )
-    inter = iw * ih
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    ax0, ay0, aw, ah = a.T.copy()  # contiguous columns, and temporaries reused in place
+    bx0, by0, bw, bh = b.T.copy()
+    iw = np.minimum(ax0 + aw, bx0 + bw)
+    iw -= np.maximum(ax0, bx0)
+    ih = np.minimum(ay0 + ah, by0 + bh)
+    ih -= np.maximum(ay0, by0)
+    inter = np.maximum(iw, 0.0, out=iw)
+    inter *= np.maximum(ih, 0.0, out=ih)
+    union = aw * ah
+    union += bw * bh
+    union -= inter
     out: FloatArray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     return out
 
@@ -342,9 +345,11 @@ def _brute_force(
     # Each (image, label row, reference column) pair: the boxes' places, row-major.
     li = (lstart[imgs][:, None] + np.arange(rows)[None, :]).repeat(cols, axis=1).ravel()
     ri = np.tile(rstart[imgs][:, None] + np.arange(cols)[None, :], (1, rows)).ravel()
-    iou = _pair_iou(lb[li], rb[ri])
-    iou[lc[li] != rc[ri]] = 0.0
-    iou = iou.reshape(g, rows, cols)
+    # Boxes of different classes never match: only pairs of the same class are measured.
+    same = np.flatnonzero(lc[li] == rc[ri])
+    pair_iou = np.zeros(len(li))
+    pair_iou[same] = _pair_iou(lb.take(li[same], axis=0), rb.take(ri[same], axis=0))
+    iou = pair_iou.reshape(g, rows, cols)
     if rows > cols:
         iou = iou.transpose(0, 2, 1)
         rows, cols = cols, rows
