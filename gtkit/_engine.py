@@ -143,10 +143,23 @@ def timestamp_sql(column: str) -> str:
     )
 
 
+#: Bytes Arrow must have freed since memory was last given back before it is given back again.
+#: Giving it back has a price: the next read has the system hand it over again, page by page
+#: (on a small virtual machine, about 1.5 ms a megabyte). A 100,000-object analysis frees about
+#: 250 MB in all; a 1,000,000-object one frees that at every step.
+RELEASE_AFTER_BYTES = 256 << 20
+_freed_at_release = [0]
+
+
 def release_memory() -> None:
     """Give the memory Arrow holds for reuse back to the system (after a large read, so that
-    the next one does not add to it)."""
-    pa.default_memory_pool().release_unused()
+    the next one does not add to it), once at least :data:`RELEASE_AFTER_BYTES` have been freed
+    since it was last given back."""
+    pool = pa.default_memory_pool()
+    freed = pool.total_bytes_allocated() - pool.bytes_allocated()
+    if freed - _freed_at_release[0] >= RELEASE_AFTER_BYTES:
+        pool.release_unused()
+        _freed_at_release[0] = freed
 
 
 def utc(table: pa.Table) -> pa.Table:

@@ -589,9 +589,8 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
 def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = None) -> References:
     """Use another Ground Truth output manifest (boxes or classes) as references."""
     tables = read_labels_only(path)
-    attributes = [
-        a for a in pd.unique(tables.objects["attribute"].to_numpy(object)) if isinstance(a, str)
-    ]
+    # A category column's distinct values come from its codes, not from a text per line.
+    attributes = [a for a in tables.objects["attribute"].unique() if isinstance(a, str)]
     if attribute is None:
         if len(attributes) != 1:
             raise ReferenceLabelError(
