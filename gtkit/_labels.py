@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -457,19 +457,16 @@ class _Parts:
     notes: list[tuple[int, str]] = field(default_factory=list)  # the first MAX_PROBLEMS
     more_dates: int = 0  # bad dates not kept
     more_notes: int = 0
+    details: bool = True  # notes are details (see _DETAILS): told only with them
 
     def add(self, rows: pa.Table) -> None:
-        for column, found in (("bad_date", self.bad_dates), ("note", self.notes)):
-            stated = rows.filter(pc.is_valid(rows.column(column)))
-            kept = stated.slice(0, max(MAX_PROBLEMS - len(found), 0))
-            found += zip(
-                kept.column("record").to_pylist(), kept.column(column).to_pylist(), strict=True
-            )
-            if column == "bad_date":
-                self.more_dates += stated.num_rows - kept.num_rows
-            else:
-                self.more_notes += stated.num_rows - kept.num_rows
-        objects, boxes, classes, cuboids = (_owned(t) for t in _batch_tables(rows))
+        rows = _label_texts(rows)
+        maps = _ClassMaps.of(rows)
+        dates = pa.table({"record": rows.column("record"), "said": rows.column("bad_date")})
+        self.more_dates += _first_said(dates, self.bad_dates)
+        if self.details:
+            self.more_notes += _first_said(_notes(rows, maps), self.notes)
+        objects, boxes, classes, cuboids = (_owned(t) for t in _batch_tables(rows, maps))
         self.objects.append(objects)
         self.boxes.append(boxes)
         self.classes.append(classes)
@@ -495,6 +492,16 @@ class _Parts:
         )
 
 
+def _first_said(said: pa.Table, found: list[tuple[int, str]]) -> int:
+    """Add to ``found`` the (record, message) of the rows of ``said`` where a message is,
+    up to :data:`MAX_PROBLEMS` in all; return how many were left out."""
+    stated = said.filter(pc.is_valid(said.column("said")))
+    kept = stated.slice(0, max(MAX_PROBLEMS - len(found), 0))
+    found += zip(kept.column("record").to_pylist(), kept.column("said").to_pylist(), strict=True)
+    left_out: int = stated.num_rows - kept.num_rows
+    return left_out
+
+
 def _owned(table: pa.Table) -> pa.Table:
     """``table`` in memory of its own: a column taken from a batch the engine made (a field of
     its boxes, say) would otherwise keep the whole batch alive."""
@@ -517,7 +524,7 @@ def _read(
     left out, reading leniently; None: a line the engine rejects is an error)."""
     query = _rows_sql(layout, tolerate=rejected is not None)
     reader = batches(con, query, [path], _BATCH_LINES)
-    parts = _Parts()
+    parts = _Parts(details=layout.details)
     read = 0
     numbered = len(layout.attributes) <= 1  # a row per line, in the file's order
     for rows in _gathered(reader, _BATCH_LINES):
@@ -621,7 +628,7 @@ _ROW_TYPES = {
     "adjustment_status": "VARCHAR",
     "image_width": "DOUBLE",
     "image_height": "DOUBLE",
-    "note": "VARCHAR",
+    "kind": "VARCHAR",  # boxes or cuboids (for notes about them), else null
     "boxes": f"{_BOX}[]",
     "cuboids": f"{_CUBOID}[]",
     "objects": "STRUCT(confidence DOUBLE)[]",
@@ -713,21 +720,11 @@ def _all_label_columns(a: _Attribute) -> dict[str, str]:
         return columns
     # Boxes and cuboids: the confidence of each is the objects entry at its place, and the
     # label's the mean of its items' (automated labeling's definition): see _confidences.
-    name = _text(a.name + "-metadata")
-    class_map = _field(a, "class-map", "class_map")
-    miscounted = (
-        f"CASE WHEN len({m}.objects) <> len({v}.annotations) THEN {name} || '.objects has ' "
-        f"|| len({m}.objects) || ' entries for ' || len({v}.annotations) || ' annotations "
-        f"(objects[i] belongs to annotations[i]); their confidences are unknown' END"
-    )
-    not_a_map = (
-        f"CASE WHEN json_type({class_map}) <> 'OBJECT' THEN {name} || '.class-map is not a "
-        f"JSON object of class ids and names; the {a.kind} have no class names' END"
-    )
+    # What is wrong with them is told by _notes.
     columns.update(
-        note=f"nullif(concat_ws('; ', {miscounted}, {not_a_map}), '')",
+        kind=_text(a.kind),
         objects=f"{m}.objects",
-        class_map=f"CAST({class_map} AS VARCHAR)",
+        class_map=f"CAST({_field(a, 'class-map', 'class_map')} AS VARCHAR)",
     )
     columns[a.kind] = f"{v}.annotations"
     if a.kind == "boxes":
@@ -739,7 +736,7 @@ def _all_label_columns(a: _Attribute) -> dict[str, str]:
 
 #: What a label row says beyond its labels: left null where only the labels are wanted (a
 #: manifest read as reference labels); the metadata fields only they read are not read then.
-_DETAILS = ("type", "human", "date", "job", "value", "adjustment_status", "note", "objects")
+_DETAILS = ("type", "human", "date", "job", "value", "adjustment_status", "objects")
 _DETAIL_FIELDS = frozenset(
     ("creation-date", "creation_date", "job-name", "job_name", "adjustment-status", "objects")
 )
@@ -780,24 +777,17 @@ def _rows_sql(layout: _Layout, *, tolerate: bool) -> str:
         rows = f"WITH lines AS (SELECT row_number() OVER () - 1 AS record, * FROM {source}) {union}"
         order = "ORDER BY record, position"
     return f"""
-    SELECT record, source, attribute, task_type, human, confidence, creation_date, job_name,
+    SELECT record, source, attribute, type, human, confidence, creation_date, job,
         failure_reason, value, adjustment_status, image_width, image_height, extra,
         CASE WHEN date IS NOT NULL AND creation_date IS NULL
              THEN attribute || '-metadata.creation-date: ' || date[:80]
                   || ' is not a date (ISO 8601, or a JavaScript date text)' END AS bad_date,
-        note, boxes, cuboids, objects, class_map, classes
+        kind, boxes, cuboids, objects, class_map, classes
     FROM (
-        SELECT record, source, attribute,
-            CASE WHEN type ILIKE 'groundtruth/%' THEN substr(type, 13) ELSE type END
-                AS task_type,
-            CASE lower(human) WHEN 'yes' THEN true WHEN 'true' THEN true
-                              WHEN 'no' THEN false WHEN 'false' THEN false END AS human,
-            confidence, date, {timestamp_sql("date") if details else "NULL::TIMESTAMP"}
-                AS creation_date,
-            CASE WHEN starts_with(job, '{_JOB_PREFIX}') THEN substr(job, {len(_JOB_PREFIX) + 1})
-                 ELSE job END AS job_name,
+        SELECT record, source, attribute, type, human, confidence, date,
+            {timestamp_sql("date") if details else "NULL::TIMESTAMP"} AS creation_date, job,
             failure_reason, value, adjustment_status, image_width, image_height, extra,
-            note, boxes, cuboids, objects, class_map, classes
+            kind, boxes, cuboids, objects, class_map, classes
         FROM ({rows}) {order})"""
 
 
@@ -829,41 +819,56 @@ def _items(rows: pa.Table, column: str, fields: dict[str, str]) -> tuple[np.ndar
     return owner, pa.table({new: pc.struct_field(flat, old) for old, new in fields.items()})
 
 
-def _class_maps(texts: pa.Array) -> pa.MapArray:
-    """Class maps as JSON texts, made maps by the engine (a text that is no JSON object of
-    class ids gives null; a value that is not text becomes its JSON text)."""
-    con = connect()
-    try:
-        con.register("class_map_texts", pa.table({"text": texts}))
-        decoded = fetch(
-            con, f"SELECT TRY_CAST(CAST(text AS JSON) AS {_CLASS_MAP}) AS m FROM class_map_texts"
-        )
-    finally:
-        con.close()
-    maps: pa.MapArray = decoded.column("m").combine_chunks()
-    return maps
+@dataclass(frozen=True)
+class _ClassMaps:
+    """A batch's class maps (JSON texts): lines repeat a few, so each distinct text is made a
+    map once, by the engine, and its keys read once."""
+
+    row_map: np.ndarray  # each row's distinct text, -1 where it has no class map
+    maps: pa.MapArray  # each distinct text as a map; null where it is no map of class ids
+    objects: np.ndarray  # whether each distinct text is a JSON object
+
+    @classmethod
+    def of(cls, rows: pa.Table) -> _ClassMaps:
+        texts = pc.dictionary_encode(rows.column("class_map").combine_chunks())
+        row_map = np.asarray(pc.fill_null(texts.indices, -1), dtype=np.int64)
+        if not len(texts.dictionary):  # no class maps: nothing for the engine to make
+            return cls(row_map, pa.array([], _CLASS_MAP_ARROW), np.zeros(0, dtype=bool))
+        con = connect()
+        try:
+            con.register("class_map_texts", pa.table({"text": texts.dictionary}))
+            decoded = fetch(
+                con,
+                f"SELECT TRY_CAST(CAST(text AS JSON) AS {_CLASS_MAP}) AS m, "
+                "json_type(CAST(text AS JSON)) = 'OBJECT' AS object FROM class_map_texts",
+            )
+        finally:
+            con.close()
+        maps: pa.MapArray = decoded.column("m").combine_chunks()
+        objects = decoded.column("object").to_numpy(zero_copy_only=False).astype(bool)
+        return cls(row_map, maps, objects)
 
 
-def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) -> pa.Array:
+_CLASS_MAP_ARROW = pa.map_(pa.string(), pa.string())
+
+
+def _names_by_class(maps: _ClassMaps, owner: np.ndarray, class_ids: np.ndarray) -> pa.Array:
     """Each item's class name from its row's class map: the name whose key is the item's
     class id (a whole number) written plainly (``"3"``, not ``"03"``); null where the map has
     no such key."""
-    if not len(owner):  # no items (the cuboids of a boxes job, say): no map to make
+    if not len(owner):  # no items (the cuboids of a boxes job, say): no map to read
         return pa.array([], pa.dictionary(pa.int32(), pa.string()))
-    # Lines repeat a few class maps: each distinct one is made a map once, its keys read once.
-    texts = pc.dictionary_encode(rows.column("class_map").combine_chunks())
-    maps = _class_maps(texts.dictionary)
-    offsets = np.asarray(maps.offsets, dtype=np.int64)
+    offsets = np.asarray(maps.maps.offsets, dtype=np.int64)
     starts = offsets - offsets[0]
-    lengths = np.where(pc.is_valid(maps).to_numpy(zero_copy_only=False), np.diff(starts), 0)
-    keys = maps.keys
+    lengths = np.where(pc.is_valid(maps.maps).to_numpy(zero_copy_only=False), np.diff(starts), 0)
+    keys = maps.maps.keys
     plain = pc.match_substring_regex(keys, r"^(0|-?[1-9][0-9]{0,15})$")
     key = np.where(
         plain.to_numpy(zero_copy_only=False),
         pc.cast(pc.if_else(plain, keys, "0"), pa.float64()).to_numpy(zero_copy_only=False),
         np.nan,
     )
-    row_map = np.asarray(pc.fill_null(texts.indices, -1), dtype=np.int64)[owner]
+    row_map = maps.row_map[owner]
     first = np.append(starts[:-1], 0)[row_map]  # -1 (no class map): an empty map
     count = np.append(lengths, 0)[row_map]
     found = np.full(len(owner), -1, dtype=np.int64)
@@ -875,7 +880,7 @@ def _names_by_class(rows: pa.Table, owner: np.ndarray, class_ids: np.ndarray) ->
         found[pending[hit]] = at[hit]
         pending = pending[~hit & (k + 1 < count[pending])]
         k += 1
-    names = pc.dictionary_encode(maps.items)  # a few names, many items
+    names = pc.dictionary_encode(maps.maps.items)  # a few names, many items
     taken: pa.Array = pc.take(names, pa.array(found, mask=found < 0))
     return taken
 
@@ -906,7 +911,7 @@ def _confidences(rows: pa.Table, column: str, owner: np.ndarray) -> tuple[np.nda
 
 
 def _classed_items(
-    rows: pa.Table, column: str, fields: dict[str, str]
+    rows: pa.Table, column: str, fields: dict[str, str], maps: _ClassMaps
 ) -> tuple[pa.Table, np.ndarray]:
     """The items of a list column (``fields`` name their class id ``raw_id``) with their row's
     index, attribute and image size, a class id (-1 where missing or not a whole number), the
@@ -925,7 +930,7 @@ def _classed_items(
     table = items.drop_columns(["raw_id"])
     for name, values in (
         ("class_id", pa.array(np.where(whole, ids, -1).astype(np.int64))),
-        ("class_name", _names_by_class(rows, owner, ids)),
+        ("class_name", _names_by_class(maps, owner, ids)),
         ("confidence", pa.array(confidence)),
         ("index", pc.take(rows.column("record"), at)),
         ("attribute", pc.take(rows.column("attribute"), at)),
@@ -934,6 +939,84 @@ def _classed_items(
     ):
         table = table.append_column(name, values)
     return table, mean
+
+
+def _per_distinct(
+    column: pa.ChunkedArray, made: Callable[[pa.Array], pa.Array], *, categories: bool
+) -> pa.Array:
+    """``made`` of each row's text, worked out once for each distinct text (rows repeat a
+    few): as categories (a dictionary of the distinct results), or a value a row."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    values = made(encoded.dictionary)
+    if not categories:
+        taken: pa.Array = pc.take(values, encoded.indices)
+        return taken
+    distinct = pc.dictionary_encode(values)  # two texts can give the same result
+    return pa.DictionaryArray.from_arrays(
+        pc.take(distinct.indices, encoded.indices), distinct.dictionary
+    )
+
+
+def _without(prefix: str, *, ignore_case: bool) -> Callable[[pa.Array], pa.Array]:
+    def made(texts: pa.Array) -> pa.Array:
+        starts: pa.Array = pc.starts_with(texts, prefix, ignore_case=ignore_case)
+        out: pa.Array = pc.if_else(starts, pc.utf8_slice_codeunits(texts, len(prefix)), texts)
+        return out
+
+    return made
+
+
+def _yes_no(texts: pa.Array) -> pa.Array:
+    lowered = pc.utf8_lower(texts)
+    unknown = pa.scalar(None, pa.bool_())
+    no = pc.if_else(pc.is_in(lowered, value_set=pa.array(["no", "false"])), False, unknown)
+    out: pa.Array = pc.if_else(pc.is_in(lowered, value_set=pa.array(["yes", "true"])), True, no)
+    return out
+
+
+def _label_texts(rows: pa.Table) -> pa.Table:
+    """The engine's label rows with their texts as the tables hold them: the task type
+    without its ``groundtruth/`` prefix (in any case), human-annotated as true or false (yes,
+    no, true or false in any case; anything else unknown), the job name without
+    ``labeling-job/``."""
+    for raw, name, made, categories in (
+        ("type", "task_type", _without("groundtruth/", ignore_case=True), True),
+        ("human", "human", _yes_no, False),
+        ("job", "job_name", _without(_JOB_PREFIX, ignore_case=False), True),
+    ):
+        at = rows.schema.get_field_index(raw)
+        values = _per_distinct(rows.column(raw), made, categories=categories)
+        rows = rows.set_column(at, name, values)
+    return rows
+
+
+def _notes(rows: pa.Table, maps: _ClassMaps) -> pa.Table:
+    """What is wrong with boxes or cuboids labels, a ``record`` and what is ``said`` for each
+    row where something is: an ``objects`` list of another length than its annotations (their
+    confidences are then unknown), a class map that is no JSON object (their class names are
+    then unknown). Messages are made for those rows only."""
+    n_objects = pc.list_value_length(rows.column("objects"))
+    n_items = pc.coalesce(*(pc.list_value_length(rows.column(c)) for c in ("boxes", "cuboids")))
+    differs = pc.fill_null(pc.not_equal(n_objects, n_items), False).to_numpy(zero_copy_only=False)
+    no_map = maps.row_map >= 0
+    no_map[no_map] = ~maps.objects[maps.row_map[no_map]]
+    where = np.flatnonzero(differs | no_map)
+    at = pa.array(where)
+    attribute = pc.take(rows.column("attribute"), at)
+    none = pa.scalar(None, pa.string())
+    counts = pc.binary_join_element_wise(
+        attribute, "-metadata.objects has ", pc.cast(pc.take(n_objects, at), pa.string()),
+        " entries for ", pc.cast(pc.take(n_items, at), pa.string()),
+        " annotations (objects[i] belongs to annotations[i]); their confidences are unknown", "",
+    )  # fmt: skip
+    counts = pc.if_else(pa.array(differs[where]), counts, none)
+    not_a_map = pc.binary_join_element_wise(
+        attribute, "-metadata.class-map is not a JSON object of class ids and names; the ",
+        pc.take(rows.column("kind"), at), " have no class names", "",
+    )  # fmt: skip
+    not_a_map = pc.if_else(pa.array(no_map[where]), not_a_map, none)
+    said = pc.coalesce(pc.binary_join_element_wise(counts, not_a_map, "; "), counts, not_a_map)
+    return pa.table({"record": pc.take(rows.column("record"), at), "said": said})
 
 
 _CUBOID_FIELDS = {
@@ -945,15 +1028,18 @@ _CUBOID_FIELDS = {
 _ROW_COLUMNS = tuple(c for c in OBJECT_COLUMNS if c not in ("line", "iteration"))
 
 
-def _batch_tables(rows: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
-    """One batch of label rows as the objects, boxes, classes and cuboids it holds (Arrow)."""
-    for name in ("attribute", "task_type", "job_name", "adjustment_status"):
+def _batch_tables(
+    rows: pa.Table, maps: _ClassMaps
+) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """One batch of label rows (their texts made by :func:`_label_texts`) as the objects,
+    boxes, classes and cuboids it holds (Arrow)."""
+    for name in ("attribute", "adjustment_status"):
         # Categories once a row: boxes take their row's attribute as codes, not as texts.
         at = rows.schema.get_field_index(name)
         rows = rows.set_column(at, name, pc.dictionary_encode(rows.column(name)))
     box_fields = {k: k for k in ("left", "top", "width", "height")} | {"class_id": "raw_id"}
-    boxes, box_means = _classed_items(rows, "boxes", box_fields)
-    cuboids, cuboid_means = _classed_items(rows, "cuboids", _CUBOID_FIELDS)
+    boxes, box_means = _classed_items(rows, "boxes", box_fields, maps)
+    cuboids, cuboid_means = _classed_items(rows, "cuboids", _CUBOID_FIELDS, maps)
     cuboids = cuboids.set_column(
         cuboids.schema.get_field_index("label_attributes"),
         "label_attributes",
