@@ -42,7 +42,7 @@ Matching = Literal["optimal", "tutorial"]
 MATCHING_RULES: tuple[str, ...] = ("optimal", "tutorial")
 
 _BRUTE_FORCE_MAX = 720  # assignments per image shape enumerated at once (6 x 6 boxes)
-_BATCH_IMAGES = 1 << 13  # images of one shape matched together: bounds the memory (~10 MB)
+_BATCH_IMAGES = 1 << 13  # groups of one shape matched together: bounds the memory (~10 MB)
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -196,9 +196,10 @@ def image_scores(
 
     ``*_image`` give each box's image (0 to n_images - 1); ``*_class`` are integer class codes
     (boxes of different codes never match); boxes are (k, 4) ``left, top, width, height`` in
-    pixels, or those four columns (a table's own columns: no copy). Images with the same box
-    counts are matched together in numpy; an image whose optimal matching would need more
-    than 720 assignments to try is matched on its own (the Hungarian algorithm).
+    pixels, or those four columns (a table's own columns: no copy). The optimal matching
+    is made class by class within each image; groups with the same box counts are matched
+    together in numpy, and a group whose matching would need more than 720 assignments to
+    try is matched on its own (the Hungarian algorithm).
     """
     if matching not in MATCHING_RULES:
         raise GtkitError(f"matching {matching!r}; allowed: {', '.join(MATCHING_RULES)}")
@@ -273,31 +274,7 @@ def _numpy_scores(
 
     both = (n > 0) & (m > 0)
     if matching == "optimal":
-        images_with_both = np.flatnonzero(both)
-        radix = int(m.max(initial=0)) + 1
-        shape = n[both] * radix + m[both]  # one code per (rows, cols)
-        order = np.argsort(shape, kind="stable")
-        ordered = shape[order]
-        starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # already sorted: no np.unique
-        codes = ordered[starts]
-        ends = np.append(starts[1:], len(order))[: len(starts)]
-        for code, start, end in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            imgs = images_with_both[order[start:end]]
-            rows, cols = divmod(code, radix)
-            k = min(rows, cols)
-            count = 1
-            for x in range(max(rows, cols) - k + 1, max(rows, cols) + 1):
-                count *= x
-            if count <= _BRUTE_FORCE_MAX:
-                # In slices, so that memory stays bounded however many images share a shape.
-                for at in range(0, len(imgs), _BATCH_IMAGES):
-                    part = imgs[at : at + _BATCH_IMAGES]
-                    t, p = _brute_force(part, rows, cols, lstart, rstart, lb, lc, rb, rc)
-                    total[part], pairs[part] = t, p
-            else:
-                for img in imgs:
-                    iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
-                    total[img], pairs[img] = match_optimal(iou)
+        total, pairs = _optimal_by_class(n_images, li, lb, lc, ri, rb, rc)
     else:
         for img in np.flatnonzero(both):
             iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
@@ -310,6 +287,81 @@ def _numpy_scores(
     )
     scores[(n == 0) & (m == 0)] = 1.0
     return scores
+
+
+def _optimal_by_class(
+    n_images: int,
+    li: IntArray,
+    lb: FloatArray,
+    lc: IntArray,
+    ri: IntArray,
+    rb: FloatArray,
+    rc: IntArray,
+) -> tuple[FloatArray, IntArray]:
+    """Total IoU and matched pairs of each image's best matching. Boxes of different classes
+    never match, so an image's best matching is the best matching of each of its classes:
+    (image, class) groups are matched, smaller than their images and with fewer pairs."""
+    low = int(min(lc.min(initial=0), rc.min(initial=0)))
+    width = int(max(lc.max(initial=0), rc.max(initial=0))) - low + 1
+    lkey, rkey = li * width + (lc - low), ri * width + (rc - low)
+    lorder, rorder = np.argsort(lkey, kind="stable"), np.argsort(rkey, kind="stable")
+    lkey, rkey = lkey[lorder], rkey[rorder]
+    lstart = np.flatnonzero(np.diff(lkey, prepend=-1))  # each label group's first box
+    keys = lkey[lstart]
+    n = np.diff(np.append(lstart, len(lkey)))
+    rstart = np.searchsorted(rkey, keys, "left")
+    m = np.searchsorted(rkey, keys, "right") - rstart
+    both = m > 0  # a group with boxes on one side only matches nothing
+    group_total, group_pairs = _optimal(
+        n[both], m[both], lstart[both], rstart[both],
+        lb.take(lorder, axis=0), lc[lorder], rb.take(rorder, axis=0), rc[rorder],
+    )  # fmt: skip
+    image = keys[both] // width
+    total: FloatArray = np.bincount(image, group_total, n_images).astype(np.float64)
+    pairs: IntArray = np.bincount(image, group_pairs, n_images).astype(np.int64)
+    return total, pairs
+
+
+def _optimal(
+    n: IntArray,
+    m: IntArray,
+    lstart: IntArray,
+    rstart: IntArray,
+    lb: FloatArray,
+    lc: IntArray,
+    rb: FloatArray,
+    rc: IntArray,
+) -> tuple[FloatArray, IntArray]:
+    """Total IoU and matched pairs of the best matching of each group of boxes (``n`` label
+    boxes from ``lstart``, ``m`` reference boxes from ``rstart``; each at least one). Groups
+    of the same shape are matched together in numpy; a group whose matching would need more
+    than :data:`_BRUTE_FORCE_MAX` assignments to try, on its own (the Hungarian algorithm)."""
+    total = np.zeros(len(n))
+    pairs = np.zeros(len(n), dtype=np.int64)
+    radix = int(m.max(initial=0)) + 1
+    shape = n * radix + m  # one code per (rows, cols)
+    order = np.argsort(shape, kind="stable")
+    ordered = shape[order]
+    starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # already sorted: no np.unique
+    codes = ordered[starts]
+    ends = np.append(starts[1:], len(order))[: len(starts)]
+    for code, start, end in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        groups = order[start:end]
+        rows, cols = divmod(code, radix)
+        k = min(rows, cols)
+        count = 1
+        for x in range(max(rows, cols) - k + 1, max(rows, cols) + 1):
+            count *= x
+        if count <= _BRUTE_FORCE_MAX:
+            # In slices, so that memory stays bounded however many groups share a shape.
+            for at in range(0, len(groups), _BATCH_IMAGES):
+                part = groups[at : at + _BATCH_IMAGES]
+                total[part], pairs[part] = _brute_force(part, rows, cols, lstart, rstart, lb, rb)
+        else:
+            for g in groups:
+                iou = _image_iou(int(g), n, m, lstart, rstart, lb, lc, rb, rc)
+                total[g], pairs[g] = match_optimal(iou)
+    return total, pairs
 
 
 def _image_iou(
@@ -330,26 +382,21 @@ def _image_iou(
 
 
 def _brute_force(
-    imgs: IntArray,
+    groups: IntArray,
     rows: int,
     cols: int,
     lstart: IntArray,
     rstart: IntArray,
     lb: FloatArray,
-    lc: IntArray,
     rb: FloatArray,
-    rc: IntArray,
 ) -> tuple[FloatArray, IntArray]:
-    """Best assignment for many images of the same (rows, cols) shape at once."""
-    g = len(imgs)
-    # Each (image, label row, reference column) pair: the boxes' places, row-major.
-    li = (lstart[imgs][:, None] + np.arange(rows)[None, :]).repeat(cols, axis=1).ravel()
-    ri = np.tile(rstart[imgs][:, None] + np.arange(cols)[None, :], (1, rows)).ravel()
-    # Boxes of different classes never match: only pairs of the same class are measured.
-    same = np.flatnonzero(lc[li] == rc[ri])
-    pair_iou = np.zeros(len(li))
-    pair_iou[same] = _pair_iou(lb.take(li[same], axis=0), rb.take(ri[same], axis=0))
-    iou = pair_iou.reshape(g, rows, cols)
+    """Best assignment for many groups of boxes (each of one class) of the same (rows, cols)
+    shape at once."""
+    g = len(groups)
+    # Each (group, label row, reference column) pair: the boxes' places, row-major.
+    li = (lstart[groups][:, None] + np.arange(rows)[None, :]).repeat(cols, axis=1).ravel()
+    ri = np.tile(rstart[groups][:, None] + np.arange(cols)[None, :], (1, rows)).ravel()
+    iou = _pair_iou(lb.take(li, axis=0), rb.take(ri, axis=0)).reshape(g, rows, cols)
     if rows > cols:
         iou = iou.transpose(0, 2, 1)
         rows, cols = cols, rows

@@ -152,6 +152,20 @@ def test_box_order_does_not_matter() -> None:
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
+def test_class_codes_only_say_which_boxes_may_match() -> None:
+    # Images are matched class by class: codes far apart, negative or sparse give the same
+    # scores as 0 and 1, and against brute force over each whole image with many classes.
+    rng = np.random.default_rng(4)
+    d = random_images(rng, 400, 5, spread=20)
+    expected = image_scores(400, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    remap = np.array([-7, 10**6])
+    got = image_scores(400, d["li"], d["lb"], remap[d["lc"]], d["ri"], d["rb"], remap[d["rc"]])
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    d["lc"], d["rc"] = rng.integers(-2, 3, len(d["lc"])), rng.integers(-2, 3, len(d["rc"]))
+    got = image_scores(400, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    np.testing.assert_allclose(got, [brute_score(per_image_iou(d, i)) for i in range(400)])
+
+
 def test_a_box_outside_the_images_is_an_error() -> None:
     one = (np.array([0]), np.array([[0.0, 0, 5, 5]]), np.array([0]))
     for image in (1, -1):
