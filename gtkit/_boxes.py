@@ -43,6 +43,7 @@ MATCHING_RULES: tuple[str, ...] = ("optimal", "tutorial")
 
 _BRUTE_FORCE_MAX = 720  # assignments per image shape enumerated at once (6 x 6 boxes)
 _BATCH_IMAGES = 1 << 13  # groups of one shape matched together: bounds the memory (~10 MB)
+_SLICE_IMAGES = 1 << 16  # images grouped by class at a time: bounds the memory (~20 MB)
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -274,7 +275,14 @@ def _numpy_scores(
 
     both = (n > 0) & (m > 0)
     if matching == "optimal":
-        total, pairs = _optimal_by_class(n_images, li, lb, lc, ri, rb, rc)
+        # In slices of images (their boxes are contiguous), so that memory stays bounded.
+        lend, rend = lstart + n, rstart + m
+        for first in range(0, n_images, _SLICE_IMAGES):
+            last = min(first + _SLICE_IMAGES, n_images)
+            ls, rs = slice(lstart[first], lend[last - 1]), slice(rstart[first], rend[last - 1])
+            total[first:last], pairs[first:last] = _optimal_by_class(
+                last - first, li[ls] - first, lb[ls], lc[ls], ri[rs] - first, rb[rs], rc[rs]
+            )
     else:
         for img in np.flatnonzero(both):
             iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)

@@ -152,6 +152,18 @@ def test_box_order_does_not_matter() -> None:
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
+def test_images_matched_in_slices_score_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large jobs are matched a slice of images at a time; slices of 7 images change nothing.
+    rng = np.random.default_rng(5)
+    d = random_images(rng, 100, 4, spread=20)
+    d["li"][d["li"] == 13] = 12  # an image with no boxes inside a slice, one with many
+    d["ri"][d["ri"] == 13] = 12
+    expected = [brute_score(per_image_iou(d, i)) for i in range(100)]
+    monkeypatch.setattr("gtkit._boxes._SLICE_IMAGES", 7)
+    got = image_scores(100, d["li"], d["lb"], d["lc"], d["ri"], d["rb"], d["rc"])
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
 def test_class_codes_only_say_which_boxes_may_match() -> None:
     # Images are matched class by class: codes far apart, negative or sparse give the same
     # scores as 0 and 1, and against brute force over each whole image with many classes.
