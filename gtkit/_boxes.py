@@ -41,7 +41,7 @@ __all__ = [
 Matching = Literal["optimal", "tutorial"]
 MATCHING_RULES: tuple[str, ...] = ("optimal", "tutorial")
 
-_BRUTE_FORCE_MAX = 720  # assignments per image shape enumerated at once (6 x 6 boxes)
+_BRUTE_FORCE_MAX = 720  # assignments per group shape enumerated at once (6 x 6 boxes)
 _BATCH_IMAGES = 1 << 13  # groups of one shape matched together: bounds the memory (~10 MB)
 _SLICE_IMAGES = 1 << 16  # images grouped by class at a time: bounds the memory (~20 MB)
 
