@@ -4,8 +4,10 @@ The engine reads the manifest twice. A first pass lists every distinct set of to
 with one example line of each: from those few lines gtkit learns the label attributes (a key
 ``X`` whose ``X-metadata`` is Ground Truth metadata, judged by its content) and each one's kind
 (2D boxes, 3D cuboids, or any other label). The second pass reads every line with an explicit
-schema built from that, and SQL over the result makes the tables. Every key of every line is
-read: what is not a label or its metadata is kept as the line's ``extra`` fields.
+schema built from that; SQL over the result makes a row per label, and Arrow compute
+functions make the tables from those rows a batch at a time (what is the same on many lines,
+such as class maps and task types, is worked out once per distinct value). Every key of every
+line is read: what is not a label or its metadata is kept as the line's ``extra`` fields.
 
 A line the engine rejects (not JSON, or a value of the wrong type where a number, a list or an
 object belongs) stops a strict read with the file and line of every such line; a lenient read
@@ -826,7 +828,7 @@ class _ClassMaps:
 
     row_map: np.ndarray  # each row's distinct text, -1 where it has no class map
     maps: pa.MapArray  # each distinct text as a map; null where it is no map of class ids
-    objects: np.ndarray  # whether each distinct text is a JSON object
+    is_object: np.ndarray  # whether each distinct text is a JSON object
 
     @classmethod
     def of(cls, rows: pa.Table) -> _ClassMaps:
@@ -845,8 +847,8 @@ class _ClassMaps:
         finally:
             con.close()
         maps: pa.MapArray = decoded.column("m").combine_chunks()
-        objects = decoded.column("object").to_numpy(zero_copy_only=False).astype(bool)
-        return cls(row_map, maps, objects)
+        is_object = decoded.column("object").to_numpy(zero_copy_only=False).astype(bool)
+        return cls(row_map, maps, is_object)
 
 
 _CLASS_MAP_ARROW = pa.map_(pa.string(), pa.string())
@@ -958,6 +960,8 @@ def _per_distinct(
 
 
 def _without(prefix: str, *, ignore_case: bool) -> Callable[[pa.Array], pa.Array]:
+    """Texts with ``prefix`` taken off where they start with it."""
+
     def made(texts: pa.Array) -> pa.Array:
         starts: pa.Array = pc.starts_with(texts, prefix, ignore_case=ignore_case)
         out: pa.Array = pc.if_else(starts, pc.utf8_slice_codeunits(texts, len(prefix)), texts)
@@ -967,6 +971,7 @@ def _without(prefix: str, *, ignore_case: bool) -> Callable[[pa.Array], pa.Array
 
 
 def _yes_no(texts: pa.Array) -> pa.Array:
+    """yes/true as true, no/false as false (in any case), anything else as unknown."""
     lowered = pc.utf8_lower(texts)
     unknown = pa.scalar(None, pa.bool_())
     no = pc.if_else(pc.is_in(lowered, value_set=pa.array(["no", "false"])), False, unknown)
@@ -999,7 +1004,7 @@ def _notes(rows: pa.Table, maps: _ClassMaps) -> pa.Table:
     n_items = pc.coalesce(*(pc.list_value_length(rows.column(c)) for c in ("boxes", "cuboids")))
     differs = pc.fill_null(pc.not_equal(n_objects, n_items), False).to_numpy(zero_copy_only=False)
     no_map = maps.row_map >= 0
-    no_map[no_map] = ~maps.objects[maps.row_map[no_map]]
+    no_map[no_map] = ~maps.is_object[maps.row_map[no_map]]
     where = np.flatnonzero(differs | no_map)
     at = pa.array(where)
     attribute = pc.take(rows.column("attribute"), at)
