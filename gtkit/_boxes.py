@@ -273,7 +273,6 @@ def _numpy_scores(
     total = np.zeros(n_images)
     pairs = np.zeros(n_images, dtype=np.int64)
 
-    both = (n > 0) & (m > 0)
     if matching == "optimal":
         # In slices of images (their boxes are contiguous), so that memory stays bounded.
         lend, rend = lstart + n, rstart + m
@@ -284,7 +283,7 @@ def _numpy_scores(
                 last - first, li[ls] - first, lb[ls], lc[ls], ri[rs] - first, rb[rs], rc[rs]
             )
     else:
-        for img in np.flatnonzero(both):
+        for img in np.flatnonzero((n > 0) & (m > 0)):
             iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
             conf = lconf[lstart[img] : lstart[img] + n[img]]
             total[img], pairs[img] = match_tutorial(iou, conf)

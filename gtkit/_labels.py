@@ -70,8 +70,9 @@ CUBOID_COLUMNS = (
 )  # fmt: skip
 
 Kind = Literal["boxes", "cuboids", "other"]
-_BOXES_TYPE = "groundtruth/object-detection"
-_CUBOIDS_TYPE = "groundtruth/point_cloud_object_detection"
+_TYPE_PREFIX = "groundtruth/"  # of a built-in task's label type, in any case
+_BOXES_TYPE = f"{_TYPE_PREFIX}object-detection"
+_CUBOIDS_TYPE = f"{_TYPE_PREFIX}point_cloud_object_detection"
 _JOB_PREFIX = "labeling-job/"
 
 # What the engine reads of each label attribute and its metadata, by kind. Maps are read as
@@ -159,7 +160,7 @@ def is_groundtruth_metadata(value: object) -> bool:
     if not isinstance(value, dict):
         return False
     kind = value.get("type")
-    return (isinstance(kind, str) and kind.lower().startswith("groundtruth/")) or (
+    return (isinstance(kind, str) and kind.lower().startswith(_TYPE_PREFIX)) or (
         "human-annotated" in value or "failure-reason" in value
     )
 
@@ -592,7 +593,7 @@ def _labeled(a: _Attribute) -> str:
     """Whether a line's metadata for ``a`` is Ground Truth's (it may be something else)."""
     m = _metadata(a)
     return (
-        f"COALESCE({m}.type ILIKE 'groundtruth/%' OR {m}.\"human-annotated\" IS NOT NULL "
+        f"COALESCE({m}.type ILIKE '{_TYPE_PREFIX}%' OR {m}.\"human-annotated\" IS NOT NULL "
         f'OR {m}."failure-reason" IS NOT NULL, false)'
     )
 
@@ -985,7 +986,7 @@ def _label_texts(rows: pa.Table) -> pa.Table:
     no, true or false in any case; anything else unknown), the job name without
     ``labeling-job/``."""
     for raw, name, made, categories in (
-        ("type", "task_type", _without("groundtruth/", ignore_case=True), True),
+        ("type", "task_type", _without(_TYPE_PREFIX, ignore_case=True), True),
         ("human", "human", _yes_no, False),
         ("job", "job_name", _without(_JOB_PREFIX, ignore_case=False), True),
     ):
