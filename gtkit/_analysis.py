@@ -582,11 +582,13 @@ def _quality(
     text = result.task_type == "text-classification"
     if segmentation:
         box_image = np.zeros(0, dtype=np.int64)
-        image_names = np.array(list(ref.masks), dtype=object)
+        image_names = pa.array(list(ref.masks), pa.string())
         names = _stems(file_names(labeled.source))  # file-name stems: the masks' key
     elif text:  # inline texts are their own key, matched whole
         box_image = np.zeros(0, dtype=np.int64)
-        image_names = np.asarray(pd.unique(ref.classes["file_name"].to_numpy(object)), object)
+        image_names = pc.unique(
+            pa.array(ref.classes["file_name"].to_numpy(object), pa.string(), from_pandas=True)
+        )
         names = pc.utf8_trim_whitespace(pa.array(labeled.source.to_numpy(object), pa.string()))
     else:
         box_image, image_names = ref.image_codes()
@@ -598,28 +600,28 @@ def _quality(
     result.unmatched_objects = sorted(unmatched.to_pylist())
     seen = np.zeros(len(image_names), dtype=bool)
     seen[image[has_ref]] = True
-    result.unmatched_references = sorted(image_names[~seen].tolist())
+    result.unmatched_references = sorted(image_names.filter(pa.array(~seen)).to_pylist())
     compared = np.flatnonzero(has_ref)
     image = image[compared]
     index = labeled.index[compared]
-    file_name = image_names[image]
+    file_name: pa.Array = pc.take(image_names, pa.array(image))
     if segmentation:
-        scores = _mask_scores(index, file_name, view, ref)
-        shown = file_names(labeled.source.iloc[compared])  # the images', not the masks'
-        file_name = np.asarray(shown.to_numpy(zero_copy_only=False), dtype=object)
+        scores = _mask_scores(index, file_name.to_pylist(), view, ref)
+        file_name = file_names(labeled.source.iloc[compared])  # the images', not the masks'
+
     elif result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
         scores = _box_scores(index, image, box_image, view.boxes, ref, matching)
     else:
         truth = ref.classes.drop_duplicates("file_name").set_index("file_name")["class_name"]
         given = view.classes.drop_duplicates("index").set_index("index")["class_name"]
         label = pd.Series(index).map(given).to_numpy()
-        scores = (label == pd.Series(file_name).map(truth).to_numpy()).astype(float)
+        scores = (label == pd.Series(file_name.to_pylist()).map(truth).to_numpy()).astype(float)
     iteration = labeled.iteration[compared]
     human = labeled.human[compared]
     result.scores = pd.DataFrame(
         {
             "index": index,
-            "file_name": file_name,
+            "file_name": file_name.to_pandas(),
             "human": human,
             "iteration": iteration.to_numpy(),
             "confidence": labeled.confidence[compared],
@@ -659,7 +661,7 @@ def _stems(names: pa.Array) -> pa.Array:
 
 
 def _mask_scores(
-    index: np.ndarray, stem: np.ndarray, view: JobOutput, ref: References
+    index: np.ndarray, stem: list[str], view: JobOutput, ref: References
 ) -> np.ndarray:
     """Per-object segmentation quality (:func:`gtkit._masks.mask_score`): each object's label
     mask, decoded with its line's colour map, against the reference mask of its stem."""
@@ -675,7 +677,7 @@ def _mask_scores(
     ):  # one entry per class of each line's colour map: a few per object, not per pixel
         by_object.setdefault(int(i), {})[int(class_id)] = str(color)
     out = np.empty(len(index), dtype=np.float64)
-    for k, (i, name) in enumerate(zip(index.tolist(), stem.tolist(), strict=True)):
+    for k, (i, name) in enumerate(zip(index.tolist(), stem, strict=True)):
         value = values.get(i)
         if not isinstance(value, str) or int(i) not in by_object:
             raise GtkitError(

@@ -77,14 +77,13 @@ def file_names(sources: Any) -> pa.Array:
     return out
 
 
-def image_positions(image_names: np.ndarray, names: pa.Array) -> np.ndarray:
+def image_positions(image_names: pa.Array, names: pa.Array) -> np.ndarray:
     """Each file name's position among ``image_names`` (distinct), -1 where it is not there:
     how objects find their reference images, matched as columns by the engine's hash join."""
     con = connect()
     try:
         con.register("wanted", pa.table({"name": names, "place": np.arange(len(names))}))
-        con.register("known", pa.table({"name": pa.array(image_names, pa.string()),
-                                         "image": np.arange(len(image_names))}))  # fmt: skip
+        con.register("known", pa.table({"name": image_names, "image": np.arange(len(image_names))}))
         found = fetch(con, "SELECT place, image FROM wanted JOIN known USING (name)")
     finally:
         con.close()
@@ -104,21 +103,21 @@ def file_name(source: object) -> str | None:
 
 
 class _Names(AbstractSet[str]):
-    """Distinct names held in an array, as a set made on first use (a million names take
-    0.15 s to hash, and the analysis matches by the array instead)."""
+    """Distinct names held in an Arrow array, as a set made on first use (a million names
+    take 0.15 s to hash, and the analysis matches by the array instead)."""
 
-    def __init__(self, names: np.ndarray) -> None:
+    def __init__(self, names: pa.Array) -> None:
         self._names = names
         self._set: frozenset[str] | None = None
 
     @property
-    def array(self) -> np.ndarray:
-        """The names, each once, as an array."""
+    def array(self) -> pa.Array:
+        """The names, each once, as an Arrow array of texts."""
         return self._names
 
     def _made(self) -> frozenset[str]:
         if self._set is None:
-            self._set = frozenset(self._names.tolist())
+            self._set = frozenset(self._names.to_pylist())
         return self._set
 
     def __contains__(self, name: object) -> bool:
@@ -186,31 +185,28 @@ class References:
     image_sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     masks: Mapping[str, str] = field(default_factory=dict)
     mask_colors: Mapping[int, str] | None = None
-    _codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _codes: tuple[np.ndarray, pa.Array] | None = field(default=None, repr=False, compare=False)
 
-    def image_codes(self) -> tuple[np.ndarray, np.ndarray]:
+    def image_codes(self) -> tuple[np.ndarray, pa.Array]:
         """Each box's image as a position in an array of image names (every image with
-        references, each once): matching by integer rather than by string, for millions of
-        boxes. Computed once."""
+        references, each once; an Arrow array of texts): matching by integer rather than by
+        string, for millions of boxes. Computed once."""
         if self._codes is None:
             names = self.boxes["file_name"]
             if isinstance(names.dtype, pd.CategoricalDtype):
                 codes = names.cat.codes.to_numpy(dtype=np.int64)
-                distinct = np.asarray(names.cat.categories, dtype=object)
+                distinct = pa.array(names.cat.categories.to_numpy(object), pa.string())
             else:
                 factorized, uniques = pd.factorize(names.to_numpy(dtype=object))
-                codes, distinct = factorized.astype(np.int64), np.asarray(uniques, dtype=object)
+                codes, distinct = factorized.astype(np.int64), pa.array(uniques, pa.string())
             images = (
                 self.images.array
                 if isinstance(self.images, _Names)
-                else np.array(sorted(self.images), dtype=object)
+                else pa.array(sorted(self.images), pa.string())
             )
-            boxed = pc.is_in(
-                pa.array(images, pa.string()), value_set=pa.array(distinct, pa.string())
-            )
-            without_boxes = images[~boxed.to_numpy(zero_copy_only=False)]
+            without_boxes = images.filter(pc.invert(pc.is_in(images, value_set=distinct)))
             if len(without_boxes):
-                distinct = np.concatenate([distinct, without_boxes.astype(object)])
+                distinct = pa.concat_arrays([distinct, without_boxes])
             self._codes = (codes, distinct)
         return self._codes
 
@@ -411,13 +407,12 @@ def _ids(values: list[int | str]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def _image_codes(names: pa.Array, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _image_codes(names: pa.Array, image: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """For :attr:`References._codes`: each box's image as a position among the distinct image
     names (``names`` holds one per image, ``image`` each box's image), and those names."""
     encoded = pc.dictionary_encode(pc.fill_null(names, ""))
     codes = encoded.indices.to_numpy().astype(np.int64)
-    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    return codes[image], distinct
+    return codes[image], encoded.dictionary
 
 
 def _class_list(p: Path) -> References:
@@ -441,8 +436,8 @@ def _class_list(p: Path) -> References:
     if problems:
         raise ReferenceLabelError(f"{p}: " + "; ".join(problems[:20]))
     classes = pd.DataFrame({"file_name": names, "class_name": labels})
-    distinct = pd.unique(np.array(names, dtype=object))
-    return References(_empty_boxes(), classes, _Names(np.asarray(distinct, dtype=object)), str(p))
+    distinct = pc.unique(pa.array(names, pa.string()))
+    return References(_empty_boxes(), classes, _Names(distinct), str(p))
 
 
 _CORNERS = ("XMin", "XMax", "YMin", "YMax")
@@ -503,7 +498,7 @@ def read_open_images(path: str | os.PathLike[str]) -> References:
         )
     encoded = pc.dictionary_encode(boxes.column("file_name")).combine_chunks()
     codes = encoded.indices.to_numpy().astype(np.int64)
-    images = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    images = encoded.dictionary
     return References(
         _boxes_frame(boxes, normalized=True),
         _empty_classes(),
@@ -582,7 +577,7 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
         .drop_duplicates("file_name")
         .reset_index(drop=True)
     )
-    distinct = np.asarray(classes["file_name"], dtype=object)
+    distinct = pa.array(classes["file_name"].to_numpy(object), pa.string())
     return References(_boxes_frame(boxes, normalized=False), classes, _Names(distinct), str(root))
 
 
@@ -671,7 +666,7 @@ def read_masks(
     return References(
         _empty_boxes(),
         _empty_classes(),
-        _Names(np.array(list(stems), dtype=object)),
+        _Names(pa.array(list(stems), pa.string())),
         str(root),
         masks=stems,
         mask_colors=None if colors is None else dict(colors),

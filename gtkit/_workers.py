@@ -587,7 +587,7 @@ def _answers(raw: pd.DataFrame, keep: npt.NDArray[np.bool_]) -> _Answers:
 
 def _reference_positions(
     labeled: pd.DataFrame, index: IntArray, ref: References
-) -> tuple[IntArray, np.ndarray]:
+) -> tuple[IntArray, pa.Array]:
     """Each analysed object's reference image (a position among the reference's image names,
     -1 for none), and those names."""
     first = labeled.drop_duplicates("index").set_index("index")["source"]
@@ -623,7 +623,8 @@ def _classes(
             "class_name"
         ]
         has = positions >= 0
-        truth_names[has] = truth_by_name.reindex(image_names[positions[has]]).to_numpy(dtype=object)
+        shown = image_names.take(pa.array(positions[has])).to_pylist()
+        truth_names[has] = truth_by_name.reindex(shown).to_numpy(dtype=object)
     known = [
         x
         for x in (*given.tolist(), *service_names.tolist(), *truth_names.tolist())

@@ -48,7 +48,7 @@ def test_open_images_rows_are_read_in_order(tmp_path: Path) -> None:
     assert refs.images == {f"{i}.jpg" for i in expected["ImageID"]}
     assert "img00000.jpg" in refs.images and repr(refs.images) == "<667 image names>"
     codes, names = refs.image_codes()
-    assert names[codes].tolist() == boxes["file_name"].tolist()
+    assert names.take(codes).to_pylist() == boxes["file_name"].tolist()
 
 
 def test_a_quoted_newline_is_read_whole(tmp_path: Path) -> None:
