@@ -151,8 +151,9 @@ class _Reading:
 
 
 def _distinct(column: pd.Series) -> list[str]:
-    """The texts of a column, each once, in order of first appearance."""
-    return [v for v in pd.unique(column.to_numpy(dtype=object)) if isinstance(v, str)]
+    """The texts of a column, each once, in order of first appearance (of a category column,
+    from its codes: no text is made per row)."""
+    return [v for v in column.unique() if isinstance(v, str)]
 
 
 def _assign_iterations(objects: pd.DataFrame, evidence: Evidence) -> None:
