@@ -461,6 +461,7 @@ class _Parts:
     more_dates: int = 0  # bad dates not kept
     more_notes: int = 0
     details: bool = True  # notes are details (see _DETAILS): told only with them
+    owned: bool = True  # each part in memory of its own (see _owned)
 
     def add(self, rows: pa.Table) -> None:
         rows = _label_texts(rows)
@@ -469,7 +470,8 @@ class _Parts:
         self.more_dates += _first_said(dates, self.bad_dates)
         if self.details:
             self.more_notes += _first_said(_notes(rows, maps), self.notes)
-        objects, boxes, classes, cuboids = (_owned(t) for t in _batch_tables(rows, maps))
+        made = _batch_tables(rows, maps)
+        objects, boxes, classes, cuboids = (_owned(t) for t in made) if self.owned else made
         self.objects.append(objects)
         self.boxes.append(boxes)
         self.classes.append(classes)
@@ -507,7 +509,8 @@ def _first_said(said: pa.Table, found: list[tuple[int, str]]) -> int:
 
 def _owned(table: pa.Table) -> pa.Table:
     """``table`` in memory of its own: a column taken from a batch the engine made (a field of
-    its boxes, say) would otherwise keep the whole batch alive."""
+    its boxes, say) would otherwise keep the whole batch alive. (A manifest read in a single
+    batch keeps it until its parts become pandas tables, rather than copy them.)"""
     if table.num_rows == 0:
         return table
     return pa.table(
@@ -527,7 +530,9 @@ def _read(
     left out, reading leniently; None: a line the engine rejects is an error)."""
     query = _rows_sql(layout, tolerate=rejected is not None)
     reader = batches(con, query, [path], _BATCH_LINES)
-    parts = _Parts(details=layout.details)
+    # At most a row per label attribute of each line, or one: in one batch if that fits.
+    most_rows = layout.records * max(1, len(layout.attributes))
+    parts = _Parts(details=layout.details, owned=most_rows > _BATCH_LINES)
     read = 0
     numbered = len(layout.attributes) <= 1  # a row per line, in the file's order
     for rows in _gathered(reader, _BATCH_LINES):
