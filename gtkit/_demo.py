@@ -225,8 +225,10 @@ def run_demo(
     ask: Callable[[str], str] = input,
     echo: Callable[[str], None] = print,
 ) -> DemoResult | None:
-    """Run the blog's workflow end to end for ``task`` (one of :data:`DEMO_TASKS`) and write
-    ``report.html`` and ``summary.json``.
+    """Run the blog's workflow end to end for ``task`` (``"bounding-box"``, the blog's job,
+    ``"image-classification"``, ``"text-classification"`` or ``"semantic-segmentation"``: the
+    task types Ground Truth labels automatically) and write ``report.html`` and
+    ``summary.json``.
 
     Offline (the default) everything runs in gtkit's emulator with moto. With ``aws=True`` it
     uses your AWS credentials, ``bucket`` and ``role_arn`` (a SageMaker execution role for Ground

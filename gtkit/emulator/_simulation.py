@@ -21,10 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
-from gtkit._arrays import FloatArray
+from gtkit._arrays import FloatArray, IntArray
 from gtkit._boxes import iou_matrix
 from gtkit._masks import mask_score, read_mask, write_png
 from gtkit._tasks import get_task
@@ -166,7 +165,7 @@ class Truth:
     classes: list[str]
     width: int
     height: int
-    mask: npt.NDArray[np.int64] | None = None
+    mask: IntArray | None = None
 
 
 @dataclass
@@ -561,13 +560,13 @@ def _colors(state: JobState) -> dict[int, str]:
     return {i: PALETTE[i % len(PALETTE)] for i in range(len(state.labels) + 1)}
 
 
-def _truth_mask(state: JobState, truth: Truth) -> npt.NDArray[np.int64]:
+def _truth_mask(state: JobState, truth: Truth) -> IntArray:
     if truth.mask is not None:
         return truth.mask
     return np.zeros((max(1, truth.height), max(1, truth.width)), dtype=np.int64)
 
 
-def _shifted(mask: npt.NDArray[np.int64], dx: int, dy: int) -> npt.NDArray[np.int64]:
+def _shifted(mask: IntArray, dx: int, dy: int) -> IntArray:
     """The mask moved ``dx`` pixels right and ``dy`` down, background where it moved from."""
     out = np.zeros_like(mask)
     h, w = mask.shape
@@ -579,14 +578,14 @@ def _shifted(mask: npt.NDArray[np.int64], dx: int, dy: int) -> npt.NDArray[np.in
     return out
 
 
-def _painted(state: JobState, mask: npt.NDArray[np.int64], shift: float) -> npt.NDArray[np.int64]:
+def _painted(state: JobState, mask: IntArray, shift: float) -> IntArray:
     """A mask as someone off by a random shift (standard deviation ``shift`` pixels) paints it."""
     dx, dy = (round(float(v)) for v in state.rng.normal(0, shift, 2))
     return _shifted(mask, dx, dy)
 
 
 def _mask_label(
-    state: JobState, mask: npt.NDArray[np.int64], confidence: float, index: int, write: Writer,
+    state: JobState, mask: IntArray, confidence: float, index: int, write: Writer,
     *, human: bool,
 ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """Write a consolidated mask as a colour PNG; its S3 URI and metadata."""
