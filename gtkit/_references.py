@@ -582,7 +582,9 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
 
 
 def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = None) -> References:
-    """Use another Ground Truth output manifest (boxes or classes) as references."""
+    """Use another Ground Truth output manifest (boxes or classes) as references. Objects that
+    failed (a ``failure-reason``) are no references: they and any labels on their lines are
+    left out."""
     tables = read_labels_only(path)
     # A category column's distinct values come from its codes, not from a text per line.
     attributes = [a for a in tables.objects["attribute"].unique() if isinstance(a, str)]
@@ -598,33 +600,40 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
         )
 
     objects = attribute_rows(tables.objects, attribute)
-    labeled = objects["failure_reason"].isna().to_numpy()  # failed objects are no reference
+    labeled = objects["failure_reason"].isna().to_numpy()
     names = file_names(objects["source"]).filter(pa.array(labeled))  # rows in index order
     index = objects["index"].to_numpy(dtype=np.int64)[labeled]
 
-    def names_of(indexes: pd.Series) -> pa.Array:
-        found: pa.Array = pc.take(names, pa.array(np.searchsorted(index, indexes.to_numpy())))
-        return found
+    def of_labeled(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows that belong to a labeled object, and that object's place in ``index``."""
+        wanted = rows["index"].to_numpy(dtype=np.int64)
+        place = np.minimum(np.searchsorted(index, wanted), max(len(index) - 1, 0))
+        kept = index[place] == wanted if len(index) else np.zeros(len(wanted), dtype=bool)
+        if kept.all():
+            return rows, place
+        return rows[kept], place[kept]
 
-    boxes = attribute_rows(tables.boxes, attribute)
+    boxes, box_object = of_labeled(attribute_rows(tables.boxes, attribute))
     frame = _boxes_frame(
         pa.table(
             {
-                "file_name": names_of(boxes["index"]),
+                "file_name": names.take(pa.array(box_object)),
                 "class_name": pa.array(boxes["class_name"]),
                 **{k: pa.array(boxes[k].to_numpy(np.float64)) for k in _XYWH},
             }
         ),
         normalized=False,
     )
-    given = attribute_rows(tables.classes, attribute).drop_duplicates("index")
+    given, given_object = of_labeled(
+        attribute_rows(tables.classes, attribute).drop_duplicates("index")
+    )
     classes = pd.DataFrame(
         {
-            "file_name": names_of(given["index"]).to_numpy(zero_copy_only=False),
+            "file_name": names.take(pa.array(given_object)).to_numpy(zero_copy_only=False),
             "class_name": given["class_name"].astype(object).to_numpy(),
         }
     ).drop_duplicates("file_name")
-    box_image, image_names = _image_codes(names, np.searchsorted(index, boxes["index"].to_numpy()))
+    box_image, image_names = _image_codes(names, box_object)
     return References(
         frame, classes, _Names(image_names), str(path), _codes=(box_image, image_names)
     )

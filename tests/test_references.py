@@ -221,3 +221,40 @@ def test_an_open_images_row_without_an_image_id_is_refused_naming_it(tmp_path: P
     )
     with pytest.raises(ReferenceLabelError, match=r"data row\(s\) 2 .*ImageID is empty"):
         read_references(path)
+
+
+def _detection_line(name: str, left: float, **metadata: str) -> str:
+    box = {"class_id": 0, "left": left, "top": 1, "width": 5, "height": 5}
+    return json.dumps(
+        {
+            "source-ref": f"s3://bucket/{name}",
+            "truth": {"annotations": [box], "image_size": [{"width": 10, "height": 10}]},
+            "truth-metadata": {
+                "class-map": {"0": "bird"},
+                "type": "groundtruth/object-detection",
+                "objects": [{"confidence": 1}],
+                **metadata,
+            },
+        }
+    )
+
+
+def test_a_failed_objects_labels_are_no_reference(tmp_path: Path) -> None:
+    # A failed line that still carries a label: neither the object nor its box is a reference,
+    # and the next object keeps only its own box.
+    path = tmp_path / "truth.manifest"
+    path.write_text(
+        "\n".join(
+            [
+                _detection_line("a.jpg", 1, **{"human-annotated": "yes"}),
+                _detection_line("b.jpg", 2, **{"failure-reason": "ClientError: timed out"}),
+                _detection_line("c.jpg", 3, **{"human-annotated": "yes"}),
+            ]
+        )
+        + "\n"
+    )
+    refs = read_references(path)
+    assert refs.boxes[["file_name", "left"]].values.tolist() == [["a.jpg", 1.0], ["c.jpg", 3.0]]
+    assert sorted(refs.images) == ["a.jpg", "c.jpg"]
+    codes, names = refs.image_codes()
+    assert names.take(codes).to_pylist() == ["a.jpg", "c.jpg"]
