@@ -608,7 +608,6 @@ def _quality(
     if segmentation:
         scores = _mask_scores(index, file_name.to_pylist(), view, ref)
         file_name = file_names(labeled.source.iloc[compared])  # the images', not the masks'
-
     elif result.task_type == "object-detection" or (len(view.boxes) and not len(ref.classes)):
         scores = _box_scores(index, image, box_image, view.boxes, ref, matching)
     else:
