@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JobOutput",
     "attribute_rows",
+    "distinct_texts",
     "read_labels_only",
     "read_manifest",
     "read_output",
@@ -104,7 +105,7 @@ class _Reading:
                 with _reading(self.manifest), local_file(self.manifest, self.client) as path:
                     labels = read_label_tables(path, con, name=self.manifest, lenient=self.lenient)
                 if self.tree is not None:
-                    attributes = _distinct(labels.objects["attribute"])
+                    attributes = distinct_texts(labels.objects["attribute"])
                     self.evidence = read_evidence(
                         self.tree,
                         self.places(self.tree),
@@ -150,7 +151,7 @@ class _Reading:
         return self.consolidations
 
 
-def _distinct(column: pd.Series) -> list[str]:
+def distinct_texts(column: pd.Series) -> list[str]:
     """The texts of a column, each once, in order of first appearance (of a category column,
     from its codes: no text is made per row)."""
     return [v for v in column.unique() if isinstance(v, str)]
@@ -260,12 +261,12 @@ class JobOutput:
     @property
     def attributes(self) -> list[str]:
         """The label attributes found, in order of first appearance."""
-        return _distinct(self.objects["attribute"])
+        return distinct_texts(self.objects["attribute"])
 
     @property
     def job_names(self) -> list[str]:
         """The job names found (without ``labeling-job/``), in order of first appearance."""
-        return _distinct(self.objects["job_name"])
+        return distinct_texts(self.objects["job_name"])
 
     def label_file(self, value: str) -> str:
         """Where a label stored as a file (a segmentation mask's ``<attribute>-ref``) is: the

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from gtkit._engine import EngineError, connect, fetch, release_memory
 from gtkit._errors import ReferenceLabelError, excerpt
-from gtkit._output import attribute_rows, read_labels_only
+from gtkit._output import attribute_rows, distinct_texts, read_labels_only
 
 __all__ = [
     "References",
@@ -586,8 +586,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
     failed (a ``failure-reason``) are no references: they and any labels on their lines are
     left out."""
     tables = read_labels_only(path)
-    # A category column's distinct values come from its codes, not from a text per line.
-    attributes = [a for a in tables.objects["attribute"].unique() if isinstance(a, str)]
+    attributes = distinct_texts(tables.objects["attribute"])
     if attribute is None:
         if len(attributes) != 1:
             raise ReferenceLabelError(
