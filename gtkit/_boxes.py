@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import permutations
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -249,6 +249,21 @@ def _name_codes(names: pd.Series) -> tuple[IntArray, np.ndarray]:
     return factorized.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
+class _Groups(NamedTuple):
+    """Groups of boxes to match (an image's, or an image's of one class): group ``g`` has
+    ``n[g]`` label boxes from ``lstart[g]`` in ``lb`` (class codes ``lc``) and ``m[g]``
+    reference boxes from ``rstart[g]`` in ``rb`` (``rc``); boxes are (k, 4) in pixels."""
+
+    n: IntArray
+    m: IntArray
+    lstart: IntArray
+    rstart: IntArray
+    lb: FloatArray
+    lc: IntArray
+    rb: FloatArray
+    rc: IntArray
+
+
 def _numpy_scores(
     n_images: int,
     label_image: IntArray,
@@ -286,8 +301,9 @@ def _numpy_scores(
                 last - first, li[ls] - first, lb[ls], lc[ls], ri[rs] - first, rb[rs], rc[rs]
             )
     else:
+        images = _Groups(n, m, lstart, rstart, lb, lc, rb, rc)
         for img in np.flatnonzero((n > 0) & (m > 0)):
-            iou = _image_iou(int(img), n, m, lstart, rstart, lb, lc, rb, rc)
+            iou = _image_iou(int(img), images)
             conf = lconf[lstart[img] : lstart[img] + n[img]]
             total[img], pairs[img] = match_tutorial(iou, conf)
 
@@ -323,8 +339,10 @@ def _optimal_by_class(
     m = np.searchsorted(rkey, keys, "right") - rstart
     both = m > 0  # a group with boxes on one side only matches nothing
     group_total, group_pairs = _optimal(
-        n[both], m[both], lstart[both], rstart[both],
-        lb.take(lorder, axis=0), lc[lorder], rb.take(rorder, axis=0), rc[rorder],
+        _Groups(
+            n[both], m[both], lstart[both], rstart[both],
+            lb.take(lorder, axis=0), lc[lorder], rb.take(rorder, axis=0), rc[rorder],
+        )
     )  # fmt: skip
     image = keys[both] // width
     total: FloatArray = np.bincount(image, group_total, n_images).astype(np.float64)
@@ -332,20 +350,12 @@ def _optimal_by_class(
     return total, pairs
 
 
-def _optimal(
-    n: IntArray,
-    m: IntArray,
-    lstart: IntArray,
-    rstart: IntArray,
-    lb: FloatArray,
-    lc: IntArray,
-    rb: FloatArray,
-    rc: IntArray,
-) -> tuple[FloatArray, IntArray]:
-    """Total IoU and matched pairs of the best matching of each group of boxes (``n`` label
-    boxes from ``lstart``, ``m`` reference boxes from ``rstart``; each at least one). Groups
-    of the same shape are matched together in numpy; a group whose matching would need more
-    than :data:`_BRUTE_FORCE_MAX` assignments to try, on its own (the Hungarian algorithm)."""
+def _optimal(groups: _Groups) -> tuple[FloatArray, IntArray]:
+    """Total IoU and matched pairs of the best matching of each group (each with boxes on both
+    sides). Groups of the same shape are matched together in numpy; a group whose matching
+    would need more than :data:`_BRUTE_FORCE_MAX` assignments to try, on its own (the
+    Hungarian algorithm)."""
+    n, m = groups.n, groups.m
     total = np.zeros(len(n))
     pairs = np.zeros(len(n), dtype=np.int64)
     radix = int(m.max(initial=0)) + 1
@@ -356,7 +366,7 @@ def _optimal(
     codes = ordered[starts]
     ends = np.append(starts[1:], len(order))[: len(starts)]
     for code, start, end in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        groups = order[start:end]
+        same_shape = order[start:end]
         rows, cols = divmod(code, radix)
         k = min(rows, cols)
         count = 1
@@ -364,49 +374,35 @@ def _optimal(
             count *= x
         if count <= _BRUTE_FORCE_MAX:
             # In slices, so that memory stays bounded however many groups share a shape.
-            for at in range(0, len(groups), _BATCH_IMAGES):
-                part = groups[at : at + _BATCH_IMAGES]
-                total[part], pairs[part] = _brute_force(part, rows, cols, lstart, rstart, lb, rb)
+            for at in range(0, len(same_shape), _BATCH_IMAGES):
+                part = same_shape[at : at + _BATCH_IMAGES]
+                total[part], pairs[part] = _brute_force(part, rows, cols, groups)
         else:
-            for g in groups:
-                iou = _image_iou(int(g), n, m, lstart, rstart, lb, lc, rb, rc)
-                total[g], pairs[g] = match_optimal(iou)
+            for g in same_shape:
+                total[g], pairs[g] = match_optimal(_image_iou(int(g), groups))
     return total, pairs
 
 
-def _image_iou(
-    img: int,
-    n: IntArray,
-    m: IntArray,
-    lstart: IntArray,
-    rstart: IntArray,
-    lb: FloatArray,
-    lc: IntArray,
-    rb: FloatArray,
-    rc: IntArray,
-) -> FloatArray:
-    ls, rs = slice(lstart[img], lstart[img] + n[img]), slice(rstart[img], rstart[img] + m[img])
+def _image_iou(g: int, groups: _Groups) -> FloatArray:
+    """The IoU matrix of group ``g``'s boxes, 0 between boxes of different classes."""
+    n, m, lstart, rstart, lb, lc, rb, rc = groups
+    ls, rs = slice(lstart[g], lstart[g] + n[g]), slice(rstart[g], rstart[g] + m[g])
     iou: FloatArray = iou_matrix(lb[ls], rb[rs])
     iou[lc[ls][:, None] != rc[rs][None, :]] = 0.0
     return iou
 
 
 def _brute_force(
-    groups: IntArray,
-    rows: int,
-    cols: int,
-    lstart: IntArray,
-    rstart: IntArray,
-    lb: FloatArray,
-    rb: FloatArray,
+    which: IntArray, rows: int, cols: int, groups: _Groups
 ) -> tuple[FloatArray, IntArray]:
-    """Best assignment for many groups of boxes (each of one class) of the same (rows, cols)
-    shape at once."""
-    g = len(groups)
+    """Best assignment for many groups (``which`` of ``groups``, each of one class) of the
+    same (rows, cols) shape at once."""
+    g = len(which)
     # Each (group, label row, reference column) pair: the boxes' places, row-major.
-    li = (lstart[groups][:, None] + np.arange(rows)[None, :]).repeat(cols, axis=1).ravel()
-    ri = np.tile(rstart[groups][:, None] + np.arange(cols)[None, :], (1, rows)).ravel()
-    iou = _pair_iou(lb.take(li, axis=0), rb.take(ri, axis=0)).reshape(g, rows, cols)
+    li = (groups.lstart[which][:, None] + np.arange(rows)[None, :]).repeat(cols, axis=1).ravel()
+    ri = np.tile(groups.rstart[which][:, None] + np.arange(cols)[None, :], (1, rows)).ravel()
+    iou = _pair_iou(groups.lb.take(li, axis=0), groups.rb.take(ri, axis=0))
+    iou = iou.reshape(g, rows, cols)
     if rows > cols:
         iou = iou.transpose(0, 2, 1)
         rows, cols = cols, rows
