@@ -28,7 +28,7 @@ from gtkit._errors import GtkitError, _MissingPriceError
 from gtkit._masks import mask_score, read_mask
 from gtkit._output import JobOutput
 from gtkit._pricing import DEFAULT_OBJECT_FEE, Pricing
-from gtkit._references import References, file_names, image_positions
+from gtkit._references import References, file_names, image_positions, match_images
 from gtkit._tasks import TASKS
 
 __all__ = [
@@ -66,7 +66,12 @@ class Analysis:
     ``pricing_source`` where the prices came from (None where no prices are known).
     Segmentation scores each image by the mean IoU of the foreground classes in its label or
     reference mask (1.0 with neither); text classification matches objects to references by
-    their text.
+    their text. Other objects find their reference image by file name, or by whole path where
+    the references keep several images of one file name apart. An object whose file name
+    still stands for several images (several reference images, or objects at different paths
+    that would share one reference image) is not compared: ``ambiguous_objects`` lists their
+    paths, beside ``unmatched_objects`` (file names without references) and
+    ``unmatched_references``.
     """
 
     job_name: str | None
@@ -80,6 +85,7 @@ class Analysis:
     quality: dict[str, Any] | None = None
     unmatched_objects: list[str] = field(default_factory=list)
     unmatched_references: list[str] = field(default_factory=list)
+    ambiguous_objects: list[str] = field(default_factory=list)
     job: JobSummary = field(default_factory=JobSummary)
     machine_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pricing_source: str | None = None
@@ -580,26 +586,30 @@ def _quality(
 ) -> None:
     segmentation = result.task_type == "semantic-segmentation" or bool(ref.masks)
     text = result.task_type == "text-classification"
-    if segmentation:
+    if segmentation or text:
         box_image = np.zeros(0, dtype=np.int64)
-        image_names = pa.array(list(ref.masks), pa.string())
-        names = _stems(file_names(labeled.source))  # file-name stems: the masks' key
-    elif text:  # inline texts are their own key, matched whole
-        box_image = np.zeros(0, dtype=np.int64)
-        image_names = pc.unique(
-            pa.array(ref.classes["file_name"].to_numpy(object), pa.string(), from_pandas=True)
-        )
-        names = pc.utf8_trim_whitespace(pa.array(labeled.source.to_numpy(object), pa.string()))
+        if segmentation:
+            image_names = pa.array(list(ref.masks), pa.string())
+            names = _stems(file_names(labeled.source))  # file-name stems: the masks' key
+        else:  # inline texts are their own key, matched whole
+            image_names = pc.unique(
+                pa.array(ref.classes["file_name"].to_numpy(object), pa.string(), from_pandas=True)
+            )
+            names = pc.utf8_trim_whitespace(pa.array(labeled.source.to_numpy(object), pa.string()))
+        image = image_positions(image_names, names)
+        ambiguous = np.zeros(len(image), dtype=bool)
     else:
         box_image, image_names = ref.image_codes()
-        names = file_names(labeled.source)
-    image = image_positions(image_names, names)
+        matches = match_images(image_names, labeled.source)
+        names, image, ambiguous = matches.names, matches.image, matches.ambiguous
+        paths = pc.unique(matches.paths.filter(pa.array(ambiguous)))
+        result.ambiguous_objects = sorted(paths.to_pylist())
     release_memory()  # what naming and matching the images held, before the boxes' arrays
-    has_ref = image >= 0
-    unmatched = pc.drop_null(names.filter(pa.array(~has_ref)))
+    has_ref = (image >= 0) & ~ambiguous
+    unmatched = pc.drop_null(names.filter(pa.array((image < 0) & ~ambiguous)))
     result.unmatched_objects = sorted(unmatched.to_pylist())
     seen = np.zeros(len(image_names), dtype=bool)
-    seen[image[has_ref]] = True
+    seen[image[image >= 0]] = True  # an image several objects' paths share has objects too
     result.unmatched_references = sorted(image_names.filter(pa.array(~seen)).to_pylist())
     compared = np.flatnonzero(has_ref)
     image = image[compared]
@@ -646,6 +656,7 @@ def _quality(
         "all": mean(scores),
         "objects_compared": len(scores),
         "objects_without_reference": len(result.unmatched_objects),
+        "objects_ambiguous": int(ambiguous.sum()),
         "references_without_object": len(result.unmatched_references),
         "by_iteration": by_iteration,
     }

@@ -468,6 +468,14 @@ def _gallery(
     objects = view.objects.drop_duplicates("index").set_index("index")
     overlay = _OVERLAYS.get(analysis.task_type or "", _draw_boxes)
     panels = max(len(indexes), 1)
+    # The reference image each compared object was matched to (a file name, or a path where
+    # the references hold several images of its file name).
+    scores_table = analysis.scores
+    matched: dict[int, str] = {}
+    if scores_table is not None:
+        matched = dict(
+            zip(scores_table["index"].tolist(), scores_table["file_name"].tolist(), strict=True)
+        )
     fig = _figure((3.2 * panels, 3.9))
     handles: dict[str, Patch | Line2D] = {}
     for k, index in enumerate(indexes.tolist()):
@@ -491,7 +499,8 @@ def _gallery(
         ax.set_xlim(0, width if width == width else 1)  # NaN where the size is unknown
         ax.set_ylim(height if height == height else 1, 0)
         human = bool(row["human"]) if not pd.isna(row["human"]) else True
-        for handle in overlay(ax, view, reference, index, name, human):
+        key = str(matched.get(index, name))
+        for handle in overlay(ax, view, reference, index, key, human):
             handles.setdefault(str(handle.get_label()), handle)
         words = ["human" if human else "machine"]
         if scores is not None and index in scores:

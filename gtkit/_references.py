@@ -4,7 +4,8 @@ Readers for COCO JSON, Open Images box CSVs (``XMin, XMax, YMin, YMax`` as fract
 (``images.txt`` and ``bounding_boxes.txt`` in pixels), a JSON list of image classes, and another
 Ground Truth output manifest. Each file is read by the engine (:mod:`gtkit._engine`) with an
 explicit schema, column by column: no Python object is made per image or box. Every reader
-returns :class:`References`: columnar boxes keyed by file name (the basename of ``source-ref``),
+returns :class:`References`: columnar boxes keyed by file name (the basename of ``source-ref``;
+the whole path where several images have one file name, see :func:`image_keys`),
 the images that have references (images with zero boxes included), and for classification the
 reference class of each image.
 """
@@ -32,10 +33,13 @@ from gtkit._errors import ReferenceLabelError, excerpt
 from gtkit._output import attribute_rows, distinct_texts, read_labels_only
 
 __all__ = [
+    "ImageMatches",
     "References",
     "file_name",
     "file_names",
+    "image_keys",
     "image_positions",
+    "match_images",
     "read_coco",
     "read_cub",
     "read_gt_manifest",
@@ -45,15 +49,10 @@ __all__ = [
 ]
 
 
-def file_names(sources: Any) -> pa.Array:
-    """The matching key of each object: the basename of its ``source-ref`` (surrounding
-    whitespace and trailing slashes ignored), null where there is none (inline text, say).
-
-    ``sources`` is any column of texts (a pandas Series, numpy array, list or Arrow array).
-
-    >>> file_names(["s3://bucket/birds/0001.jpg ", "local/0002.jpg/", None, "x/"]).to_pylist()
-    ['0001.jpg', '0002.jpg', None, 'x']
-    """
+def _paths(sources: Any) -> pa.Array:
+    """``sources`` (any column of texts: a pandas Series, numpy array, list or Arrow array) as
+    an Arrow array of texts without surrounding whitespace and trailing slashes, null where a
+    value is no text."""
     if isinstance(sources, pa.ChunkedArray):
         texts = sources.combine_chunks()
     elif isinstance(sources, pa.Array):
@@ -68,13 +67,108 @@ def file_names(sources: Any) -> pa.Array:
         texts = texts.combine_chunks()
     if not pa.types.is_string(texts.type) and not pa.types.is_large_string(texts.type):
         texts = pc.cast(texts, pa.string())
-    trimmed = pc.utf8_rtrim(pc.utf8_trim_whitespace(texts), characters="/")
-    parts = pc.split_pattern(trimmed, pattern="/", reverse=True, max_splits=1)
+    trimmed: pa.Array = pc.utf8_rtrim(pc.utf8_trim_whitespace(texts), characters="/")
+    return trimmed
+
+
+def _last_parts(paths: pa.Array) -> pa.Array:
+    """The part after the last ``/`` of each of :func:`_paths`' texts, null where empty."""
+    parts = pc.split_pattern(paths, pattern="/", reverse=True, max_splits=1)
     last = np.asarray(parts.offsets)[1:] - 1  # each text's last part (a null text: none)
     missing = parts.is_null().to_numpy(zero_copy_only=False)
     names = pc.take(pc.list_flatten(parts), pa.array(np.maximum(last, 0), mask=missing))
     out: pa.Array = pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)
     return out
+
+
+def file_names(sources: Any) -> pa.Array:
+    """The matching key of each object: the basename of its ``source-ref`` (surrounding
+    whitespace and trailing slashes ignored), null where there is none (inline text, say).
+
+    ``sources`` is any column of texts (a pandas Series, numpy array, list or Arrow array).
+
+    >>> file_names(["s3://bucket/birds/0001.jpg ", "local/0002.jpg/", None, "x/"]).to_pylist()
+    ['0001.jpg', '0002.jpg', None, 'x']
+    """
+    return _last_parts(_paths(sources))
+
+
+def _shared_names(paths: pa.Array, names: pa.Array) -> pa.Array:
+    """The file names (``names``, of ``paths``) that several different paths have."""
+    counted = pc.value_counts(names)
+    repeated = counted.field("values").filter(pc.greater(counted.field("counts"), 1))
+    if not len(repeated):  # each file name once (the usual): none shared
+        return pa.array([], pa.string())
+    rows = pc.fill_null(pc.is_in(names, value_set=repeated), False)
+    table = pa.table({"name": names.filter(rows), "path": paths.filter(rows)})
+    counts = table.group_by("name").aggregate([("path", "count_distinct")])
+    shared: pa.Array = counts.filter(pc.greater(counts["path_count_distinct"], 1))[
+        "name"
+    ].combine_chunks()
+    return shared
+
+
+def image_keys(sources: Any) -> pa.Array:
+    """The key reference images are matched by: each image's file name (:func:`file_names`),
+    or its whole path (surrounding whitespace and trailing slashes ignored) where several
+    different paths have that file name, so that those images stay apart.
+
+    >>> image_keys(["s3://b/a/x.jpg", "s3://b/c/x.jpg", "s3://b/a/y.jpg", "y.jpg"]).to_pylist()
+    ['s3://b/a/x.jpg', 's3://b/c/x.jpg', 's3://b/a/y.jpg', 'y.jpg']
+    >>> image_keys(["s3://b/a/x.jpg", "s3://b/a/x.jpg", "s3://b/a/z.jpg"]).to_pylist()
+    ['x.jpg', 'x.jpg', 'z.jpg']
+    """
+    paths = _paths(sources)
+    names = _last_parts(paths)
+    shared = _shared_names(paths, names)
+    if not len(shared):
+        return names
+    keys: pa.Array = pc.if_else(pc.is_in(names, value_set=shared), paths, names)
+    return keys
+
+
+@dataclass(frozen=True)
+class ImageMatches:
+    """Each object's reference image, by :func:`match_images`."""
+
+    image: np.ndarray  # a position among the reference's image keys; -1 where none is
+    ambiguous: np.ndarray  # the file name stands for several images: the object is compared
+    # with none (``image`` is then the one reference image several paths would share, or -1)
+    names: pa.Array  # each object's file name (:func:`file_names`)
+    paths: pa.Array  # each object's path (surrounding whitespace, trailing slashes left out)
+
+
+def match_images(keys: pa.Array, sources: Any) -> ImageMatches:
+    """Each object's reference image among ``keys`` (distinct, see :func:`image_keys`),
+    by the object's ``source-ref``: its whole path where that is a key, else its file name.
+
+    An object is ambiguous, to be compared with none, where its file name stands for several
+    images: on the reference side (several reference images have it, none of them at the
+    object's path), or on the job's (objects at different paths have it, and would all be
+    compared with one reference image). An image listed twice at the same path is not.
+    """
+    paths = _paths(sources)
+    names = _last_parts(paths)
+    image = image_positions(keys, names)
+    ambiguous = np.zeros(len(paths), dtype=bool)
+    whole = pc.fill_null(pc.match_substring(keys, "/"), False)  # no file name holds one
+    if pc.any(whole).as_py():
+        at_path = image_positions(keys, paths)
+        shared = file_names(keys.filter(whole))
+        named = pc.fill_null(pc.is_in(names, value_set=shared), False).to_numpy(
+            zero_copy_only=False
+        )  # a file name several reference images have: found by the whole path alone
+        ambiguous |= named & (at_path < 0)
+        image = np.where(at_path >= 0, at_path, np.where(named, -1, image))
+    matched = np.flatnonzero(image >= 0)
+    per_image = np.bincount(image[matched], minlength=len(keys))
+    repeated = matched[per_image[image[matched]] > 1]  # objects that share their image
+    if len(repeated):
+        table = pa.table({"image": image[repeated], "path": paths.take(pa.array(repeated))})
+        counts = table.group_by("image").aggregate([("path", "count_distinct")])
+        several = counts.filter(pc.greater(counts["path_count_distinct"], 1))["image"]
+        ambiguous |= np.isin(image, several.to_numpy())
+    return ImageMatches(image, ambiguous, names, paths)
 
 
 def image_positions(image_names: pa.Array, names: pa.Array) -> np.ndarray:
@@ -172,7 +266,10 @@ class _Sizes(Mapping[str, tuple[int, int]]):
 class References:
     """Reference labels: ``boxes`` (file_name, class_name, left, top, width, height, and
     ``normalized`` True where coordinates are fractions of the image size, else pixels),
-    ``classes`` (file_name, class_name) and ``images``, every file name that has references.
+    ``classes`` (file_name, class_name) and ``images``, every file name that has references
+    (the whole path instead where several of the file's images have that file name; an
+    object finds its image by its whole path, else by its file name, and is compared with none
+    where its file name stands for several images).
     ``image_sizes`` gives (width, height) in pixels where the file states them. For semantic
     segmentation, ``masks`` maps each image's file-name stem to its mask PNG, whose pixels are
     class ids (0 the background), or colours named by ``mask_colors`` (class id ->
@@ -377,7 +474,7 @@ def read_coco(path: str | os.PathLike[str]) -> References:
     xywh = np.fromiter(
         chain.from_iterable(a.bbox for a in anns), dtype=np.float64, count=4 * len(anns)
     ).reshape(-1, 4)
-    names = file_names([i.file_name for i in doc.images])
+    names = image_keys([i.file_name for i in doc.images])
     width = np.fromiter((np.nan if i.width is None else i.width for i in doc.images), np.float64)
     height = np.fromiter((np.nan if i.height is None else i.height for i in doc.images), np.float64)
     del doc, anns
@@ -537,13 +634,13 @@ def read_cub(folder: str | os.PathLike[str]) -> References:
     try:
         images = fetch(
             con,
-            """SELECT id, path, regexp_extract(path, '([^/]*)$', 1) AS file_name,
-                      regexp_extract(path, '([^/]*)/[^/]*$', 1) AS class_name
+            """SELECT id, path, regexp_extract(path, '([^/]*)/[^/]*$', 1) AS class_name
                FROM read_csv(?, header = false, delim = ' ', quote = '', escape = '',
                              auto_detect = false, strict_mode = true,
                              columns = {'id': 'VARCHAR', 'path': 'VARCHAR'})""",
             [str(images_txt)],
         )
+        images = images.append_column("file_name", image_keys(images["path"]))
         con.register("cub_images", images)
         reading = boxes_txt
         boxes = fetch(
@@ -600,7 +697,7 @@ def read_gt_manifest(path: str | os.PathLike[str], *, attribute: str | None = No
 
     objects = attribute_rows(tables.objects, attribute)
     labeled = objects["failure_reason"].isna().to_numpy()
-    names = file_names(objects["source"]).filter(pa.array(labeled))  # rows in index order
+    names = image_keys(_paths(objects["source"]).filter(pa.array(labeled)))  # in index order
     index = objects["index"].to_numpy(dtype=np.int64)[labeled]
 
     def of_labeled(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -136,6 +136,13 @@ def headline(analysis: Analysis) -> list[str]:
             f"quality ({kind}, {q['matching']} matching, {q['objects_compared']} objects): "
             f"human {_score(q['human'])}, machine {_score(q['auto'])}, all {_score(q['all'])}"
         )
+        if q.get("objects_ambiguous"):
+            shown = ", ".join(analysis.ambiguous_objects[:3])
+            more = len(analysis.ambiguous_objects) - 3
+            lines.append(
+                f"not compared: {q['objects_ambiguous']} objects whose file name stands for "
+                f"several images ({shown}{f' and {more} more' if more > 0 else ''})"
+            )
         theta = analysis.threshold_for()
         if theta is not None:
             lines.append(
@@ -212,6 +219,7 @@ def _quality_table(analysis: Analysis) -> pd.DataFrame:
         ("Automated labeling's target", _score(analysis.target)),
         ("Objects compared", _count(q["objects_compared"])),
         ("Objects without reference labels", _count(q["objects_without_reference"])),
+        ("Objects not compared: a file name of several images", _count(q["objects_ambiguous"])),
         ("Reference images without an object", _count(q["references_without_object"])),
     ]
     return _frame(rows, columns=["Figure", "Value"])

@@ -51,7 +51,7 @@ from gtkit._engine import EngineError, connect, fetch, local_file, timestamp_sql
 from gtkit._errors import GtkitError, excerpt
 from gtkit._output import JobOutput
 from gtkit._pricing import Pricing
-from gtkit._references import References, file_names, image_positions
+from gtkit._references import References, match_images
 
 __all__ = [
     "BOX_RIGHT_SCORE",
@@ -119,7 +119,8 @@ class WorkerAnalysis:
     ``low_agreement``, ``too_fast`` and ``flagged`` (either). Sorted by answers, most first.
 
     ``methods``: ``method``, ``quality`` (against the references, NaN without),
-    ``agreement_with_service``, ``objects`` (compared with a reference). ``what_if``: ``k``,
+    ``agreement_with_service``, ``objects`` (compared with a reference; not an object whose
+    file name stands for several images, see :func:`gtkit.analyze`). ``what_if``: ``k``,
     ``method``, ``quality_mean``, ``quality_sd`` (over the draws), ``draws``, ``cost`` (the
     job at k workers per object, NaN without prices), ``against`` (``reference``, or
     ``full-crowd``: the same method's labels from every answer). ``labels``: per object
@@ -589,12 +590,13 @@ def _reference_positions(
     labeled: pd.DataFrame, index: IntArray, ref: References
 ) -> tuple[IntArray, pa.Array]:
     """Each analysed object's reference image (a position among the reference's image names,
-    -1 for none), and those names."""
+    -1 for none, or where the object's file name stands for several images), and those
+    names."""
     first = labeled.drop_duplicates("index").set_index("index")["source"]
     sources = first.reindex(index)
-    names = file_names(sources.to_numpy(dtype=object))
     _, image_names = ref.image_codes()
-    return image_positions(image_names, names), image_names
+    matches = match_images(image_names, sources.to_numpy(dtype=object))
+    return np.where(matches.ambiguous, -1, matches.image), image_names
 
 
 def _classes(

@@ -18,6 +18,7 @@ from gtkit._cli import main
 from gtkit._describe import pricing_from_describe
 from gtkit._errors import GtkitError
 from gtkit._output import read_manifest, read_output
+from gtkit._plots import plot_worst
 from gtkit._pricing import Pricing, dollars
 from gtkit._references import (
     read_coco,
@@ -367,7 +368,7 @@ def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
             [
                 line("s3://b/a/1.jpg", [0, 0, 10, 10]),
                 line("s3://b/2.jpg", [0, 0, 10, 10]),
-                line("s3://b/again/1.jpg", [5, 0, 10, 10]),
+                line("s3://b/a/1.jpg", [5, 0, 10, 10]),
             ]
         )
         + "\n"
@@ -389,6 +390,104 @@ def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
     once = analyze(read_manifest(manifest), reference=refs)
     assert once.scores["score"].tolist() == pytest.approx([1 / 3])
     pd.testing.assert_frame_equal(refs.boxes, before)
+
+
+def _box_line(source: str, box: list[float]) -> str:
+    """A human bounding-box label of one box (left, top, width, height in pixels)."""
+    left, top, width, height = box
+    return json.dumps(
+        {
+            "source-ref": source,
+            "bb": {
+                "annotations": [
+                    {"class_id": 0, "left": left, "top": top, "width": width, "height": height}
+                ],
+                "image_size": [{"width": 100, "height": 100, "depth": 3}],
+            },
+            "bb-metadata": {
+                "objects": [{"confidence": 0.9}],
+                "class-map": {"0": "bird"},
+                "type": "groundtruth/object-detection",
+                "human-annotated": "yes",
+            },
+        }
+    )
+
+
+def test_objects_at_different_paths_with_one_file_name_are_not_compared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two images named 1.jpg in different folders: which of them the reference's image 1 is,
+    # nothing tells. Compared with it, one of them would be scored against another's boxes.
+    manifest = tmp_path / "output.manifest"
+    manifest.write_text(
+        "\n".join(
+            [
+                _box_line("s3://b/a/1.jpg", [5, 0, 10, 10]),
+                _box_line("s3://b/c/1.jpg", [5, 0, 10, 10]),
+                _box_line("s3://b/2.jpg", [0, 0, 10, 10]),
+            ]
+        )
+        + "\n"
+    )
+    csv = tmp_path / "boxes.csv"
+    # Image 1: x 5-15 px, y 0-10 px of 100 x 100; image 2: x 0-10, y 0-10.
+    csv.write_text(
+        "ImageID,LabelName,XMin,XMax,YMin,YMax\n1,/m/x,0.05,0.15,0.0,0.1\n2,/m/x,0,0.1,0,0.1\n"
+    )
+    refs = read_open_images(csv).renamed(single_class="bird")
+    result = analyze(read_manifest(manifest), reference=refs)
+    assert result.scores["index"].tolist() == [2]
+    assert result.scores["score"].tolist() == pytest.approx([1.0])
+    assert result.ambiguous_objects == ["s3://b/a/1.jpg", "s3://b/c/1.jpg"]
+    assert result.quality is not None and result.quality["objects_ambiguous"] == 2
+    assert result.unmatched_objects == [] and result.unmatched_references == []
+    main(["analyze", str(manifest), "--reference", str(csv), "--reference-class", "bird"])
+    printed = capsys.readouterr().out
+    assert "not compared: 2 objects whose file name stands for several images" in printed
+
+
+def test_reference_images_with_one_file_name_stay_apart(tmp_path: Path) -> None:
+    # A Ground Truth manifest as references, with two images named page-1.png in different
+    # folders: each keeps its own box, and an object at either path is compared with its own.
+    reference = tmp_path / "truth.manifest"
+    reference.write_text(
+        "\n".join(
+            [
+                _box_line("s3://r/bankA/page-1.png", [0, 0, 10, 10]),
+                _box_line("s3://r/bankB/page-1.png", [50, 50, 10, 10]),
+                _box_line("s3://r/x.png", [0, 0, 10, 10]),
+            ]
+        )
+        + "\n"
+    )
+    refs = read_gt_manifest(reference)
+    assert set(refs.images) == {"s3://r/bankA/page-1.png", "s3://r/bankB/page-1.png", "x.png"}
+    by_image = refs.boxes.set_index("file_name")["left"].to_dict()
+    assert by_image == {"s3://r/bankA/page-1.png": 0, "s3://r/bankB/page-1.png": 50, "x.png": 0}
+
+    manifest = tmp_path / "output.manifest"
+    manifest.write_text(
+        "\n".join(
+            [
+                _box_line("s3://r/bankB/page-1.png", [50, 50, 10, 10]),  # its very path
+                _box_line("s3://job/bankA/page-1.png", [0, 0, 10, 10]),  # which page-1.png?
+                _box_line("s3://job/x.png", [0, 0, 10, 10]),  # one x.png: by file name
+            ]
+        )
+        + "\n"
+    )
+    result = analyze(read_manifest(manifest), reference=refs)
+    assert result.scores["index"].tolist() == [0, 2]
+    assert result.scores["score"].tolist() == pytest.approx([1.0, 1.0])
+    assert result.ambiguous_objects == ["s3://job/bankA/page-1.png"]
+    assert result.unmatched_objects == []
+    assert result.unmatched_references == ["s3://r/bankA/page-1.png"]
+    # Drawn, the first object shows its own image's reference box (dashed), not the other's.
+    fig = plot_worst(result, read_manifest(manifest), refs, count=2)
+    (ax,) = [ax for ax in fig.axes if ax.get_title().startswith("page-1.png")]
+    dashed = [p for p in ax.patches if p.get_linestyle() == "--"]
+    assert [(p.get_x(), p.get_y()) for p in dashed] == [(50, 50)]
 
 
 def test_references_renamed_by_a_mapping(tmp_path: Path) -> None:

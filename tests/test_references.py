@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtkit import ReferenceLabelError, read_coco, read_cub, read_open_images, read_references
-from gtkit._references import file_name, file_names
+from gtkit._references import file_name, file_names, image_keys, match_images
 
 
 def _write(path: Path, rows: int) -> pd.DataFrame:
@@ -123,6 +123,45 @@ def test_file_names_are_the_plain_rule(sources: list[object]) -> None:
     assert [file_name(s) for s in sources] == [_basename(s) for s in sources]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("ab/. "), max_size=8), max_size=20))
+def test_image_keys_keep_images_apart_and_plain(sources: list[str]) -> None:
+    keys = image_keys(sources).to_pylist()
+    path = {s: s.strip().rstrip("/") for s in sources}
+    paths_of: dict[str | None, set[str]] = {}
+    for s in sources:
+        paths_of.setdefault(_basename(s), set()).add(path[s])
+    for s, key in zip(sources, keys, strict=True):
+        name = _basename(s)
+        # The file name where no other path has it; else the whole path, telling them apart.
+        expected = name if name is None or len(paths_of[name]) == 1 else path[s]
+        assert key == expected, (s, key)
+    # One key a path, one path a key (images without a name excepted).
+    pairs = {(path[s], k) for s, k in zip(sources, keys, strict=True) if k is not None}
+    assert len({p for p, _ in pairs}) == len(pairs) == len({k for _, k in pairs})
+
+
+def test_objects_find_their_reference_image_by_path_then_by_file_name() -> None:
+    keys = image_keys(["s3://r/a/p.png", "s3://r/b/p.png", "s3://r/x.png"])
+    assert keys.to_pylist() == ["s3://r/a/p.png", "s3://r/b/p.png", "x.png"]
+    found = match_images(
+        keys,
+        ["s3://r/b/p.png", "s3://j/a/p.png", "s3://j/x.png", "s3://j/x.png", " s3://r/a/p.png/"],
+    )
+    # Its very path; a p.png of neither path (which one?); x.png twice at one path; a path
+    # written with a space and a slash.
+    assert found.image.tolist() == [1, -1, 2, 2, 0]
+    assert found.ambiguous.tolist() == [False, True, False, False, False]
+    # One reference image, objects at two paths with its file name: none is compared.
+    found = match_images(image_keys(["x.png"]), ["s3://a/x.png", "s3://b/x.png", "s3://a/x.png"])
+    assert found.image.tolist() == [0, 0, 0] and found.ambiguous.all()
+    # A reference image without a folder beside one of its name in a folder.
+    keys = image_keys(["b", "x/b"])
+    found = match_images(keys, ["s3://j/b", "b", "x/b", None])
+    assert found.image.tolist() == [-1, 0, 1, -1]
+    assert found.ambiguous.tolist() == [True, False, False, False]
+
+
 def _coco(path: Path, doc: object) -> Path:
     path.write_text(json.dumps(doc))
     return path
@@ -152,6 +191,12 @@ def test_coco_boxes_names_sizes_and_categories(tmp_path: Path) -> None:
     doc["categories"] = {"7": "bird", "8": "nest"}
     refs = read_coco(_coco(tmp_path / "c2.json", doc))
     assert sorted(refs.boxes["class_name"].astype(str)) == ["bird", "nest"]
+    # Two images of one file name in different folders stay apart, keyed by their paths.
+    doc["images"][1]["file_name"] = "b/x.jpg"
+    refs = read_coco(_coco(tmp_path / "c3.json", doc))
+    assert refs.images == {"a/x.jpg", "b/x.jpg", "empty.jpg"}
+    assert refs.boxes.set_index("file_name")["left"].to_dict() == {"a/x.jpg": 5.5, "b/x.jpg": 1}
+    assert refs.image_sizes["a/x.jpg"] == (640, 480) and refs.image_sizes["b/x.jpg"] == (10, 20)
 
 
 def test_coco_mistakes_are_named(tmp_path: Path) -> None:
@@ -195,6 +240,12 @@ def test_cub_folders(tmp_path: Path) -> None:
         ["a_1.jpg", "001.Albatross"], ["b_2.jpg", "002.Auklet"],
     ]  # fmt: skip
     assert refs.boxes["left"].tolist() == [10.0, 1.0]
+    (tmp_path / "images.txt").write_text("1 001.Albatross/a_1.jpg\n2 002.Auklet/a_1.jpg\n")
+    refs = read_cub(tmp_path)  # one file name in two folders: the images stay apart
+    assert refs.boxes[["file_name", "class_name"]].astype(str).values.tolist() == [
+        ["001.Albatross/a_1.jpg", "001.Albatross"], ["002.Auklet/a_1.jpg", "002.Auklet"],
+    ]  # fmt: skip
+    (tmp_path / "images.txt").write_text("1 001.Albatross/a_1.jpg\n2 002.Auklet/b_2.jpg\n")
     (tmp_path / "bounding_boxes.txt").write_text("1 10.0 20.0 30.0 40.0\n3 1 2 3 4\n")
     with pytest.raises(ReferenceLabelError, match=r"image id '3' is not in images.txt"):
         read_cub(tmp_path)
