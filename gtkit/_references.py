@@ -13,6 +13,7 @@ reference class of each image.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 
 from gtkit._engine import EngineError, connect, fetch, release_memory
 from gtkit._errors import ReferenceLabelError, excerpt
+from gtkit._labels import is_groundtruth_metadata
 from gtkit._output import attribute_rows, distinct_texts, read_labels_only
 
 __all__ = [
@@ -382,6 +384,36 @@ def _empty_classes() -> pd.DataFrame:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: How much of a ``.json`` file's first line is read to tell a manifest (its lines are at most
+#: about 100,000 characters) from a COCO document written on one line.
+_FIRST_LINE_BYTES = 1 << 20
+
+
+def _is_manifest(path: Path) -> bool:
+    """Whether the file's first line is a whole manifest line: a JSON object with a
+    ``source-ref`` or ``source``, or a label attribute's metadata (as
+    :func:`gtkit._labels.is_groundtruth_metadata` tells it)."""
+    try:
+        with path.open("rb") as f:
+            line = f.readline(_FIRST_LINE_BYTES)
+    except OSError:
+        return False  # the reader says what is wrong with it
+    try:
+        first = json.loads(line) if line.endswith(b"\n") or len(line) < _FIRST_LINE_BYTES else None
+    except ValueError:  # a document spread over lines (COCO, written indented), or broken
+        return False
+    if not isinstance(first, dict):
+        return False
+    return (
+        "source-ref" in first
+        or "source" in first
+        or any(
+            isinstance(k, str) and k.endswith("-metadata") and is_groundtruth_metadata(v)
+            for k, v in first.items()
+        )
+    )
 
 
 def _first_byte(path: Path) -> bytes:
@@ -800,7 +832,8 @@ def read_references(path: str | os.PathLike[str]) -> References:
     A folder with ``images.txt`` is CUB-200, one of PNGs segmentation masks
     (:func:`read_masks`); ``.csv`` is Open Images; ``.manifest`` or
     ``.jsonl`` is a Ground Truth output manifest; ``.json`` is COCO, or a JSON list of image
-    classes (``[{"ImageId": ..., "Label": ...}]``).
+    classes (``[{"ImageId": ..., "Label": ...}]``), or a Ground Truth output manifest where
+    its first line is one (Ground Truth's samples name some manifests ``*-manifest.json``).
     """
     p = Path(path)
     if p.is_dir():
@@ -819,7 +852,7 @@ def read_references(path: str | os.PathLike[str]) -> References:
     if p.suffix in (".manifest", ".jsonl"):
         return read_gt_manifest(p)
     if p.suffix == ".json":
-        return read_coco(p)
+        return read_gt_manifest(p) if _is_manifest(p) else read_coco(p)
     raise ReferenceLabelError(
         f"{p}: unknown reference format; "
         "use COCO .json, Open Images .csv, a CUB folder or a .manifest"

@@ -290,6 +290,25 @@ def _detection_line(name: str, left: float, **metadata: str) -> str:
     )
 
 
+def test_a_manifest_named_json_is_read_as_one(tmp_path: Path) -> None:
+    # Ground Truth's samples name some output manifests *-manifest.json: the first line
+    # tells a manifest from a COCO document, whether the COCO file is on one line or many.
+    lines = [_detection_line("a.jpg", 1, **{"human-annotated": "yes"}),
+             _detection_line("b.jpg", 2, **{"human-annotated": "yes"})]  # fmt: skip
+    path = tmp_path / "OD-manifest.json"
+    path.write_text("\n".join(lines) + "\n")
+    refs = read_references(path)
+    assert refs.boxes[["file_name", "left"]].values.tolist() == [["a.jpg", 1.0], ["b.jpg", 2.0]]
+    coco = {
+        "images": [{"id": 1, "file_name": "a.jpg"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [3, 4, 5, 6]}],
+        "categories": [{"id": 1, "name": "bird"}],
+    }
+    for text in (json.dumps(coco), json.dumps(coco, indent=2)):
+        path.write_text(text)
+        assert read_references(path).boxes["left"].tolist() == [3.0]
+
+
 def test_a_failed_objects_labels_are_no_reference(tmp_path: Path) -> None:
     # A failed line that still carries a label: neither the object nor its box is a reference,
     # and the next object keeps only its own box.
