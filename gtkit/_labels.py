@@ -41,7 +41,7 @@ from gtkit._engine import (
     utc,
 )
 from gtkit._errors import MAX_PROBLEMS, OutputError, Problem, excerpt
-from gtkit._lines import describe_records, record_lines
+from gtkit._lines import describe_records, record_lines, typed_problems
 
 __all__ = [
     "BOX_COLUMNS",
@@ -326,18 +326,20 @@ FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true,
 
 
 def _rejected_records(con: duckdb.DuckDBPyConnection, path: str, layout: _Layout) -> np.ndarray:
-    """Records the engine could not read under the schema (read leniently, a row of nulls in
-    their place): lines that are not JSON objects, and objects with keys whose every column
-    came out null. A line of nothing but nulls is a suspect too; describing it clears it."""
+    """Records the engine could not read under the schema: lines that are not JSON objects,
+    and objects with keys whose every column came out null (read leniently, a row of nulls in
+    their place; a line of nothing but nulls is a suspect too, and describing it clears it);
+    and lines with a value of another type than the schema's (read leniently, that value alone
+    comes out null: see :func:`gtkit._lines.typed_problems`)."""
     suspect = fetch(con, _SUSPECT, [path]).column("suspect").to_numpy(zero_copy_only=False)
     nulls = " AND ".join(f"{_ident(k)} IS NULL" for k in layout.schema())
     found = fetch(con, f"SELECT ({nulls}) AS n FROM {_source_sql(layout, tolerate=True)}", [path])
     all_null = found.column("n").to_numpy(zero_copy_only=False)
     if len(suspect) != len(all_null):
         raise OutputError(f"{path}: the reader counted {len(all_null)} lines, then {len(suspect)}")
-    out: np.ndarray = np.flatnonzero(
-        np.asarray(suspect, dtype=bool) & np.asarray(all_null, dtype=bool)
-    )
+    unread = np.flatnonzero(np.asarray(suspect, dtype=bool) & np.asarray(all_null, dtype=bool))
+    mistyped = np.array(typed_problems(path, layout.shapes()), dtype=np.int64)
+    out: np.ndarray = np.union1d(unread, mistyped)
     return out
 
 

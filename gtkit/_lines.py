@@ -17,7 +17,7 @@ import orjson
 
 from gtkit._errors import OutputError
 
-__all__ = ["describe_records", "record_lines", "type_problem"]
+__all__ = ["describe_records", "record_lines", "type_problem", "typed_problems"]
 
 
 def _line_count(path: str) -> int:
@@ -97,6 +97,33 @@ def describe_records(
                     break
         out[record] = found or "a value the reader cannot take (unexpected shape)"
     return out
+
+
+def typed_problems(path: str, schema: Mapping[str, Any]) -> list[int]:
+    """The records (non-blank lines, numbered from 0) with a value of another type than
+    ``schema`` expects (see :func:`type_problem`): a text where a number or a list of boxes
+    belongs, say. Reading leniently, the engine takes such a value as unknown and keeps the
+    rest of its line without a word, so the lines are found here, to be told and skipped.
+    A line orjson cannot read (not JSON; or NaN, which the engine reads) is left to the
+    engine. A pass over every line: made only where the engine has refused one."""
+    found: list[int] = []
+    record = 0
+    with Path(path).open("rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                value = None
+            if isinstance(value, dict) and any(
+                type_problem(value[key], expected, key)
+                for key, expected in schema.items()
+                if key in value
+            ):
+                found.append(record)
+            record += 1
+    return found
 
 
 def _kind(value: object) -> str:

@@ -13,7 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gtkit import OverwriteError, read_manifest, read_output, to_coco, write_export
+from gtkit import (
+    OutputError,
+    OverwriteError,
+    read_manifest,
+    read_output,
+    to_coco,
+    write_export,
+)
 
 COMPREHEND = (
     "aws-samples__amazon-comprehend-semi-structured-documents-annotation-tools/test/unit/resources"
@@ -203,6 +210,31 @@ def test_color_maps_and_labels_stored_in_s3(real_fixtures: Path, tmp_path: Path)
         )
         assert got == expected, fixture
         assert classes["class_name"].notna().all()
+
+
+def test_a_value_of_the_wrong_type_is_told_never_read_as_unknown(tmp_path: Path) -> None:
+    # Read leniently, the engine would take a text coordinate, or a text where boxes belong,
+    # as unknown and keep the rest of the line: the reader names those lines instead.
+    lines = [
+        _box_line("s3://b/1.jpg", [[1, 2, 3, 4]]),
+        _box_line("s3://b/2.jpg", [[1, 2, 3, 4]]),
+        _box_line("s3://b/3.jpg", [[5, 6, 7, 8]]),
+        _box_line("s3://b/4.jpg", [[5, 6, 7, 8]]),
+    ]
+    lines[1]["b"]["annotations"][0]["left"] = "one"  # type: ignore[index]
+    lines[3]["b"] = "s3://b/labels/4.json"
+    path = _write(tmp_path / "mixed.manifest", lines)
+    with pytest.raises(OutputError) as e:
+        _ = read_manifest(path).objects
+    assert "lines the reader cannot take (2):" in str(e.value)
+    assert "mixed.manifest:2: b.annotations[0].left: expected a number, got text" in str(e.value)
+    assert "mixed.manifest:4: b: expected an object, got text" in str(e.value)
+    out = read_manifest(path, lenient=True)
+    assert out.objects["source"].tolist() == ["s3://b/1.jpg", "s3://b/3.jpg"]
+    assert out.boxes["left"].tolist() == [1.0, 5.0]
+    assert [(p.where, p.kind) for p in out.problems] == [
+        (f"{path}:2", "skipped"), (f"{path}:4", "skipped"),
+    ]  # fmt: skip
 
 
 def test_consolidation_requests_become_worker_answers(real_fixtures: Path, tmp_path: Path) -> None:
