@@ -168,6 +168,8 @@ def is_groundtruth_metadata(value: object) -> bool:
 def _kind_of(value: object, metadata: Mapping[str, Any]) -> Kind | None:
     """The kind of one example label: None where the example does not tell (a failed object)."""
     kind = metadata.get("type")
+    if isinstance(value, str):  # a label kept in a file of its own (an S3 URI), of any type
+        return "other"
     if isinstance(kind, str):
         lowered = kind.lower()
         if lowered == _BOXES_TYPE:

@@ -16,8 +16,10 @@ import pytest
 from gtkit import (
     OutputError,
     OverwriteError,
+    analyze,
     read_manifest,
     read_output,
+    read_references,
     to_coco,
     write_export,
 )
@@ -210,6 +212,48 @@ def test_color_maps_and_labels_stored_in_s3(real_fixtures: Path, tmp_path: Path)
         )
         assert got == expected, fixture
         assert classes["class_name"].notna().all()
+
+
+def test_a_job_against_itself_scores_one_where_pages_share_a_file_name(
+    real_fixtures: Path,
+) -> None:
+    # An AWS sample's adjustment job: two banks' "...-0001-1.png" pages in two folders. As
+    # its own reference each page is compared with its own boxes, so every score is 1.
+    path = (
+        real_fixtures / "aws-samples__amazon-textract-transformer-pipeline"
+        / "notebooks/data/annotations/augmentation-1/manifests/output/output.manifest"
+    )  # fmt: skip
+    sources = [str(r["source-ref"]) for r in _lines(path)]
+    shared = {
+        s for s in sources if sum(t.rsplit("/", 1)[1] == s.rsplit("/", 1)[1] for t in sources) > 1
+    }
+    assert len(shared) == 2 and len(set(sources)) == len(sources) == 50
+    refs = read_references(path)
+    assert shared <= set(refs.images) and len(refs.images) == 50
+    result = analyze(read_manifest(path), reference=refs)
+    assert result.quality is not None and result.quality["objects_compared"] == 50
+    assert result.scores["score"].tolist() == [1.0] * 50
+    assert result.ambiguous_objects == [] and result.unmatched_references == []
+
+
+def test_a_label_in_s3_under_a_detection_type_keeps_its_uri_and_classes(
+    real_fixtures: Path,
+) -> None:
+    # An AWS sample: a 3D tracking label (a SeqLabel.json in S3) typed point cloud object
+    # detection. Its URI is the value and its class map its classes, as for any label in S3.
+    path = (
+        real_fixtures / "aws-samples__amazon-sagemaker-groundtruth-immersionday"
+        / "04-module-label-3D-point-cloud/sample_files/manifests/OT-adjustment-manifest.json"
+    )  # fmt: skip
+    (record,) = _lines(path)
+    out = read_manifest(path)
+    assert out.objects["value"].tolist() == [record["pointcloud-ref"]]
+    meta = record["pointcloud-ref-metadata"]
+    assert out.classes[["class_id", "class_name"]].astype(object).values.tolist() == [
+        [int(k), v]
+        for k, v in meta["class-map"].items()  # type: ignore[index]
+    ]
+    assert len(out.cuboids) == 0 and out.problems == []
 
 
 def test_a_value_of_the_wrong_type_is_told_never_read_as_unknown(tmp_path: Path) -> None:
