@@ -168,8 +168,6 @@ def is_groundtruth_metadata(value: object) -> bool:
 def _kind_of(value: object, metadata: Mapping[str, Any]) -> Kind | None:
     """The kind of one example label: None where the example does not tell (a failed object)."""
     kind = metadata.get("type")
-    if isinstance(value, str):  # a label kept in a file of its own (an S3 URI), of any type
-        return "other"
     if isinstance(kind, str):
         lowered = kind.lower()
         if lowered == _BOXES_TYPE:
@@ -220,13 +218,16 @@ class _Layout:
         return columns
 
     def shapes(self) -> dict[str, Any]:
-        """The same as :meth:`schema`, for describing rejected lines."""
+        """The same as :meth:`schema`, for finding and describing rejected lines: only what
+        the schema reads with a type a value can fail (boxes and cuboids read their class map
+        as JSON, and their ``objects`` only with details)."""
         shapes: dict[str, Any] = {}
         for a in self.attributes:
             shapes[a.name] = _VALUE_SHAPES[a.kind]
-            metadata = dict(_METADATA_SHAPE)
-            if a.kind != "other" and self.details:
-                metadata["objects"] = [{"confidence": "number"}]
+            if a.kind == "other":
+                metadata = dict(_METADATA_SHAPE)
+            else:
+                metadata = {"objects": [{"confidence": "number"}]} if self.details else {}
             shapes[f"{a.name}-metadata"] = metadata
         return shapes
 
@@ -250,9 +251,26 @@ GROUP BY ALL
 """
 
 
+_VALUE_TYPES = f"""
+SELECT count(*) FILTER (WHERE json_type(json, ?) NOT IN ('VARCHAR', 'NULL')) AS others
+FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true,
+                       maximum_object_size = {MAX_LINE_BYTES})
+"""
+
+
+def _only_texts(con: duckdb.DuckDBPyConnection, path: str, name: str) -> bool:
+    """Whether every value of the label attribute ``name`` is a text (or null): a label kept
+    in a file of its own, whatever its type says. (Asked only where an example line holds a
+    text: an example stands for all the lines of its keys, which need not all be alike.)"""
+    pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+    others: int = fetch(con, _VALUE_TYPES, [pointer, path]).column("others")[0].as_py()
+    return others == 0
+
+
 def _discover(con: duckdb.DuckDBPyConnection, path: str) -> _Layout:
     groups = fetch(con, _DISCOVER, [path]).to_pylist()
     votes: dict[str, Counter[Kind]] = {}
+    texts: set[str] = set()  # attributes whose value is a text on some example line
     first_seen: dict[str, tuple[int, int]] = {}
     keys_seen: dict[str, tuple[int, int]] = {}
     records = unreadable = measured = unmeasured = 0
@@ -275,10 +293,14 @@ def _discover(con: duckdb.DuckDBPyConnection, path: str) -> _Layout:
             votes.setdefault(name, Counter())
             if shown is not None:
                 votes[name][shown] += int(group["lines"])
+            if isinstance(example.get(name), str):
+                texts.add(name)
     attributes: list[tuple[tuple[int, int], str, Kind]] = []
     for name, counts in votes.items():
         # The kind most lines show; lines of another kind are rejected by the typed read.
         kind: Kind = counts.most_common(1)[0][0] if counts else "other"
+        if kind != "other" and name in texts and _only_texts(con, path, name):
+            kind = "other"  # boxes or cuboids by type, kept in files of their own (S3 URIs)
         attributes.append((first_seen[name], name, kind))
     attributes.sort()
     labels = {name for _, name, _ in attributes}
@@ -377,14 +399,21 @@ def read_label_tables(
         layout = replace(_discover(con, path), details=details)
         line_of = record_lines(path, layout.records, layout.text_bytes)
         parts = None
+        refusal: Exception | None = None
         if not layout.unreadable:
             try:
                 parts = _read(con, path, layout, rejected=None)
-            except EngineError:
-                parts = None  # some line has a value of the wrong type: find which below
+            except EngineError as exc:
+                refusal = exc  # some line has a value of the wrong type: find which below
         if parts is None:
             rejected = _rejected_records(con, path, layout)
             rejected, problems = _described(path, rejected, line_of, layout, name, max_problems)
+            if refusal is not None and not len(rejected):  # refused, yet no line found at fault
+                said = f"the reader refused a value ({_first_line(refusal)})"
+                if not lenient:
+                    raise OutputError(f"{name}: {said}; read with lenient=True (--lenient) to "
+                                      "take such values as unknown")  # fmt: skip
+                problems.append(Problem(name, f"{said}; such values are read as unknown", "value"))
             if len(rejected) and not lenient:
                 raise OutputError(
                     _many(

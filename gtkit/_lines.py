@@ -8,6 +8,7 @@ objects, the datasetObjectId); lines are numbered from 1, blank ones included.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,19 @@ def record_lines(path: str, records: int, text_bytes: int | None = None) -> np.n
     return np.array(numbers, dtype=np.int64)
 
 
+def _loads(line: bytes) -> Any:
+    """A line's JSON value, read as the engine reads it: orjson, else (for NaN and Infinity,
+    which the engine takes and orjson refuses) the standard library. Raises ValueError with
+    orjson's message where neither reads it."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise exc from None
+
+
 def _lines_at(path: str, numbers: Iterable[int]) -> dict[int, bytes]:
     """The text of the given 1-based lines."""
     wanted = set(numbers)
@@ -82,8 +96,8 @@ def describe_records(
     for record, line in lines.items():
         raw = texts.get(line, b"")
         try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            value = _loads(raw)
+        except ValueError as exc:
             out[record] = f"not JSON ({exc})"
             continue
         if not isinstance(value, dict):
@@ -104,8 +118,8 @@ def typed_problems(path: str, schema: Mapping[str, Any]) -> list[int]:
     ``schema`` expects (see :func:`type_problem`): a text where a number or a list of boxes
     belongs, say. Reading leniently, the engine takes such a value as unknown and keeps the
     rest of its line without a word, so the lines are found here, to be told and skipped.
-    A line orjson cannot read (not JSON; or NaN, which the engine reads) is left to the
-    engine. A pass over every line: made only where the engine has refused one."""
+    A line that is not JSON is left to the engine. A pass over every line: made only where
+    the engine has refused one."""
     found: list[int] = []
     record = 0
     with Path(path).open("rb") as f:
@@ -113,9 +127,9 @@ def typed_problems(path: str, schema: Mapping[str, Any]) -> list[int]:
             if not line.strip():
                 continue
             try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                value = None
+                value = _loads(line)
+            except ValueError:
+                value = None  # not JSON: the engine's to tell
             if isinstance(value, dict) and any(
                 type_problem(value[key], expected, key)
                 for key, expected in schema.items()
@@ -139,14 +153,19 @@ def _kind(value: object) -> str:
 
 
 def _number(value: object) -> bool:
-    if isinstance(value, (int, float)):  # bools included: the engine reads them as 1 and 0
+    """Whether the engine reads ``value`` as a number: a JSON number, true/false (1 and 0), or
+    a text of one (``"1e3"``, ``" 6"``, ``"nan"``; not ``"6 "``, ``"+5"`` or ``"1_000"``)."""
+    if isinstance(value, (int, float)):  # bools included
         return True
     if isinstance(value, str):
+        text = value.lstrip()
+        if text != text.rstrip() or "_" in text or text.startswith("+"):
+            return False
         try:
-            float(value)
+            float(text)
         except ValueError:
             return False
-        return value == value.strip()
+        return True
     return False
 
 

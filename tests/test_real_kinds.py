@@ -281,6 +281,70 @@ def test_a_value_of_the_wrong_type_is_told_never_read_as_unknown(tmp_path: Path)
     ]  # fmt: skip
 
 
+def test_one_text_among_box_labels_is_told_not_taken_for_the_kind(tmp_path: Path) -> None:
+    # Lines of the same keys are discovered through one example: a text value on it must not
+    # make every line's boxes unknown.
+    lines = [_box_line(f"s3://b/{n}.jpg", [[n, 2, 3, 4]]) for n in range(6)]
+    lines[0]["b"] = "s3://b/labels/0.json"
+    path = _write(tmp_path / "one-text.manifest", lines)
+    with pytest.raises(OutputError, match=r"one-text\.manifest:1: b: expected an object, got text"):
+        _ = read_manifest(path).objects
+    out = read_manifest(path, lenient=True)
+    assert out.boxes["left"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [p.where for p in out.problems] == [f"{path}:1"]
+
+
+def test_only_the_lines_at_fault_are_refused(tmp_path: Path) -> None:
+    # Beside a line at fault: values the reader takes as they are (a box label's metadata
+    # confidence and class map of another shape, a number written after a space, NaN) stay.
+    lines = [_box_line(f"s3://b/{n}.jpg", [[n, 2, 3, 4]]) for n in range(4)]
+    lines[0]["b-metadata"].update(confidence="high")  # type: ignore[attr-defined]
+    lines[1]["b"]["annotations"][0]["top"] = " 6"  # type: ignore[index]
+    lines[3]["b"]["annotations"][0]["left"] = "one"  # type: ignore[index]
+    path = tmp_path / "fault.manifest"
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    path.write_text(text.replace('"width": 640', '"width": NaN', 1))  # line 1's image width
+    with pytest.raises(OutputError) as e:
+        _ = read_manifest(path).objects
+    assert "lines the reader cannot take (1):" in str(e.value)
+    assert "fault.manifest:4: b.annotations[0].left: expected a number, got text" in str(e.value)
+    out = read_manifest(path, lenient=True)
+    assert out.boxes["left"].tolist() == [0.0, 1.0, 2.0] and out.boxes["top"][1] == 6.0
+    assert [p.where for p in out.problems] == [f"{path}:4"]
+
+
+@pytest.mark.parametrize(
+    "text", [" 6", "6 ", "1_000", "1e3", "inf", "nan", "0x10", "+5", "-5", ".5", "5.", "", "1,5"]
+)
+def test_a_number_as_text_is_judged_as_the_engine_reads_it(text: str) -> None:
+    import duckdb
+
+    from gtkit._lines import type_problem
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT json_transform_strict(?, '\"DOUBLE\"')", [json.dumps(text)]).fetchall()
+        engine_reads = True
+    except duckdb.Error:
+        engine_reads = False
+    assert (type_problem(text, "number", "x") is None) == engine_reads
+
+
+def test_a_refusal_no_rule_explains_is_never_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should the engine refuse a value the reader's type rules take, the read still says so.
+    lines = [_box_line("s3://b/0.jpg", [[1, 2, 3, 4]]), _box_line("s3://b/1.jpg", [[1, 2, 3, 4]])]
+    lines[1]["b"]["annotations"][0]["left"] = "one"  # type: ignore[index]
+    path = _write(tmp_path / "m.manifest", lines)
+    monkeypatch.setattr("gtkit._labels.typed_problems", lambda *args: [])
+    with pytest.raises(OutputError, match=r"m\.manifest: the reader refused a value \(.*line 2"):
+        _ = read_manifest(path).objects
+    out = read_manifest(path, lenient=True)
+    assert [p.kind for p in out.problems] == ["value"]
+    assert "such values are read as unknown" in str(out.problems[0])
+
+
 def test_consolidation_requests_become_worker_answers(real_fixtures: Path, tmp_path: Path) -> None:
     resources = real_fixtures / COMPREHEND
     job = tmp_path / "job"
