@@ -328,7 +328,11 @@ def plot_worst(
 # Each task type's labels are drawn over an image by one overlay: it draws the labels of
 # object ``index`` (and the reference labels of image ``name``, if any) into ``ax``, whose
 # limits are the image's size in pixels, and returns the legend entries it used.
-Overlay = Callable[[Axes, JobOutput, "References | None", int, str, bool], list[Patch | Line2D]]
+# An overlay draws object ``index``'s label, and the reference image ``name``'s labels (None:
+# the object was compared with no reference image).
+Overlay = Callable[
+    [Axes, JobOutput, "References | None", int, str | None, bool], list[Patch | Line2D]
+]
 
 
 def _label_handle(human: bool) -> Line2D:
@@ -344,7 +348,7 @@ def _draw_boxes(
     view: JobOutput,
     reference: References | None,
     index: int,
-    name: str,
+    name: str | None,
     human: bool,
 ) -> list[Patch | Line2D]:
     """Label boxes solid, reference boxes dashed (scaled to pixels where given as fractions)."""
@@ -354,7 +358,7 @@ def _draw_boxes(
     for x, y, w, h in mine[["left", "top", "width", "height"]].to_numpy(dtype=np.float64):
         ax.add_patch(Rectangle((x, y), w, h, fill=False, color=color, lw=2))
     handles: list[Patch | Line2D] = [_label_handle(human)]
-    if reference is not None:
+    if reference is not None and name is not None:
         width, height = ax.get_xlim()[1], ax.get_ylim()[0]
         refs = reference.boxes[reference.boxes["file_name"] == name]
         xywh = refs[["left", "top", "width", "height"]].to_numpy(dtype=np.float64)
@@ -373,14 +377,14 @@ def _draw_classes(
     view: JobOutput,
     reference: References | None,
     index: int,
-    name: str,
+    name: str | None,
     human: bool,
 ) -> list[Patch | Line2D]:
     """The label's class (and the reference class) written over the image."""
     classes = view.classes
     given = classes.loc[classes["index"] == index, "class_name"].astype(str).tolist()
     lines = [("label: " + ", ".join(given) if given else "no label", HUMAN if human else MACHINE)]
-    if reference is not None:
+    if reference is not None and name is not None:
         truth = reference.classes.loc[reference.classes["file_name"] == name, "class_name"]
         lines.append(("reference: " + ", ".join(truth.astype(str)), REFERENCE))
     for k, (text, color) in enumerate(lines):
@@ -388,7 +392,7 @@ def _draw_classes(
                 bbox={"facecolor": color, "alpha": 0.85, "edgecolor": "none"},
                 parse_math=False)  # fmt: skip
     handles: list[Patch | Line2D] = [_label_handle(human)]
-    return handles + ([_REFERENCE_HANDLE] if reference is not None else [])
+    return handles + ([_REFERENCE_HANDLE] if reference is not None and name is not None else [])
 
 
 def _draw_masks(
@@ -396,7 +400,7 @@ def _draw_masks(
     view: JobOutput,
     reference: References | None,
     index: int,
-    name: str,
+    name: str | None,
     human: bool,
 ) -> list[Patch | Line2D]:
     """Segmentation: object ``index``'s label mask, decoded with its line's colour map as the
@@ -430,8 +434,8 @@ def _draw_masks(
                       label=names.get(class_id, f"class {class_id}"))
             )  # fmt: skip
     handles.append(_label_handle(human))
-    stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
-    ref_path = reference.masks.get(stem) if reference is not None else None
+    stem = None if name is None else name.rsplit(".", 1)[0] if "." in name[1:] else name
+    ref_path = reference.masks.get(stem) if reference is not None and stem is not None else None
     if reference is not None and ref_path is not None:
         truth = read_mask(Path(ref_path).read_bytes(), reference.mask_colors, name=ref_path)
         foreground = (truth > 0).astype(float)
@@ -469,13 +473,12 @@ def _gallery(
     overlay = _OVERLAYS.get(analysis.task_type or "", _draw_boxes)
     panels = max(len(indexes), 1)
     # The reference image each compared object was matched to (a file name, or a path where
-    # the references hold several images of its file name).
+    # the references hold several images of its file name); none for an object not compared.
     scores_table = analysis.scores
-    matched: dict[int, str] = {}
+    matched = None
     if scores_table is not None:
-        matched = dict(
-            zip(scores_table["index"].tolist(), scores_table["file_name"].tolist(), strict=True)
-        )
+        by_index = scores_table.drop_duplicates("index").set_index("index")["file_name"]
+        matched = by_index.reindex(indexes).to_numpy(dtype=object)
     fig = _figure((3.2 * panels, 3.9))
     handles: dict[str, Patch | Line2D] = {}
     for k, index in enumerate(indexes.tolist()):
@@ -499,7 +502,7 @@ def _gallery(
         ax.set_xlim(0, width if width == width else 1)  # NaN where the size is unknown
         ax.set_ylim(height if height == height else 1, 0)
         human = bool(row["human"]) if not pd.isna(row["human"]) else True
-        key = str(matched.get(index, name))
+        key = name if matched is None else matched[k] if isinstance(matched[k], str) else None
         for handle in overlay(ax, view, reference, index, key, human):
             handles.setdefault(str(handle.get_label()), handle)
         words = ["human" if human else "machine"]

@@ -142,26 +142,46 @@ class ImageMatches:
 
 def match_images(keys: pa.Array, sources: Any) -> ImageMatches:
     """Each object's reference image among ``keys`` (distinct, see :func:`image_keys`),
-    by the object's ``source-ref``: its whole path where that is a key, else its file name.
+    by the object's ``source-ref``: its file name, or where the references keep images of
+    that file name apart by path, the longest of their paths that the object's path ends
+    with (whole, or after a ``/``): ``s3://job/train/x.jpg`` finds ``train/x.jpg``.
 
     An object is ambiguous, to be compared with none, where its file name stands for several
-    images: on the reference side (several reference images have it, none of them at the
-    object's path), or on the job's (objects at different paths have it, and would all be
-    compared with one reference image). An image listed twice at the same path is not.
+    images: on the reference side (several reference images have it, and the object's path
+    ends with none of their paths), or on the job's (objects at different paths have it, and
+    would all be compared with one reference image). An image listed twice at one path is not.
     """
     paths = _paths(sources)
     names = _last_parts(paths)
     image = image_positions(keys, names)
     ambiguous = np.zeros(len(paths), dtype=bool)
+    key_names = file_names(keys)
     whole = pc.fill_null(pc.match_substring(keys, "/"), False)  # no file name holds one
     if pc.any(whole).as_py():
-        at_path = image_positions(keys, paths)
-        shared = file_names(keys.filter(whole))
+        shared = pc.unique(key_names.filter(whole))  # file names kept apart by path
+        by_path = pc.fill_null(pc.is_in(key_names, value_set=shared), False)
         named = pc.fill_null(pc.is_in(names, value_set=shared), False).to_numpy(
             zero_copy_only=False
-        )  # a file name several reference images have: found by the whole path alone
-        ambiguous |= named & (at_path < 0)
-        image = np.where(at_path >= 0, at_path, np.where(named, -1, image))
+        )
+        place = np.flatnonzero(named)
+        con = connect()
+        try:
+            con.register("wanted", pa.table({"place": place, "name": names.take(pa.array(place)),
+                                             "path": paths.take(pa.array(place))}))  # fmt: skip
+            at = np.flatnonzero(by_path.to_numpy(zero_copy_only=False))
+            con.register("known", pa.table({"image": at, "name": key_names.take(pa.array(at)),
+                                            "key": keys.take(pa.array(at))}))  # fmt: skip
+            found = fetch(
+                con,
+                """SELECT place, arg_max(image, strlen(key)) AS image
+                   FROM wanted JOIN known USING (name)
+                   WHERE path = key OR ends_with(path, '/' || key) GROUP BY place""",
+            )
+        finally:
+            con.close()
+        image[place] = -1
+        image[found.column("place").to_numpy()] = found.column("image").to_numpy()
+        ambiguous[place] = image[place] < 0
     matched = np.flatnonzero(image >= 0)
     per_image = np.bincount(image[matched], minlength=len(keys))
     repeated = matched[per_image[image[matched]] > 1]  # objects that share their image
@@ -398,6 +418,8 @@ def _is_manifest(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             line = f.readline(_FIRST_LINE_BYTES)
+            while line and not line.strip() and f.tell() < _FIRST_LINE_BYTES:  # blank lines
+                line = f.readline(_FIRST_LINE_BYTES)
     except OSError:
         return False  # the reader says what is wrong with it
     try:

@@ -593,10 +593,13 @@ def _reference_positions(
     -1 for none, or where the object's file name stands for several images), and those
     names."""
     first = labeled.drop_duplicates("index").set_index("index")["source"]
-    sources = first.reindex(index)
     _, image_names = ref.image_codes()
-    matches = match_images(image_names, sources.to_numpy(dtype=object))
-    return np.where(matches.ambiguous, -1, matches.image), image_names
+    # Matched over every labeled object, as the analysis matches them (objects at other paths
+    # with the same file name make one ambiguous, answered or not), then taken for ``index``.
+    matches = match_images(image_names, first)
+    position = pd.Series(np.where(matches.ambiguous, -1, matches.image), index=first.index)
+    found: IntArray = position.reindex(index, fill_value=-1).to_numpy(dtype=np.int64)
+    return found, image_names
 
 
 def _classes(

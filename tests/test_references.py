@@ -155,11 +155,17 @@ def test_objects_find_their_reference_image_by_path_then_by_file_name() -> None:
     # One reference image, objects at two paths with its file name: none is compared.
     found = match_images(image_keys(["x.png"]), ["s3://a/x.png", "s3://b/x.png", "s3://a/x.png"])
     assert found.image.tolist() == [0, 0, 0] and found.ambiguous.all()
-    # A reference image without a folder beside one of its name in a folder.
+    # A reference image without a folder beside one of its name in a folder: the longest
+    # path an object's path ends with.
     keys = image_keys(["b", "x/b"])
-    found = match_images(keys, ["s3://j/b", "b", "x/b", None])
-    assert found.image.tolist() == [-1, 0, 1, -1]
-    assert found.ambiguous.tolist() == [True, False, False, False]
+    found = match_images(keys, ["s3://j/b", "s3://j/x/b", None])
+    assert found.image.tolist() == [0, 1, -1] and not found.ambiguous.any()
+    assert match_images(keys, ["b", "x/b"]).image.tolist() == [0, 1]
+    # References of relative paths (COCO, CUB): an object's path ends with one of them.
+    keys = image_keys(["train/x.jpg", "val/x.jpg"])
+    found = match_images(keys, ["s3://b/data/val/x.jpg", "s3://b/data/train/x.jpg", "s3://b/x.jpg"])
+    assert found.image.tolist() == [1, 0, -1]
+    assert found.ambiguous.tolist() == [False, False, True]
 
 
 def _coco(path: Path, doc: object) -> Path:
@@ -296,7 +302,7 @@ def test_a_manifest_named_json_is_read_as_one(tmp_path: Path) -> None:
     lines = [_detection_line("a.jpg", 1, **{"human-annotated": "yes"}),
              _detection_line("b.jpg", 2, **{"human-annotated": "yes"})]  # fmt: skip
     path = tmp_path / "OD-manifest.json"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n\n" + "\n".join(lines) + "\n")  # blank lines first, as the reader skips
     refs = read_references(path)
     assert refs.boxes[["file_name", "left"]].values.tolist() == [["a.jpg", 1.0], ["b.jpg", 2.0]]
     coco = {

@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 
 from gtkit._io import new_session
 from gtkit._masks import read_mask
-from gtkit._references import References
+from gtkit._references import References, file_name
 from gtkit._spec import LabelingJobSpec
 from gtkit._tasks import public_workteam_arn
 from gtkit.emulator._simulation import (
@@ -287,11 +287,18 @@ class Backend:
         )
 
     def truth(self, source: str, *, inline: bool = False) -> Truth | None:
-        """The reference labels of the object at ``source`` (by file name; an ``inline``
-        text by the text itself; a mask by the file name's stem), if any."""
+        """The reference labels of the object at ``source`` (by its whole path where the
+        references keep images of one file name apart by path, else by file name; an
+        ``inline`` text by the text itself; a mask by the file name's stem), if any."""
         if self.references is None:
             return None
-        name = source.strip() if inline else source.rsplit("/", 1)[-1]
+        path = source.strip().rstrip("/")
+        if inline:
+            name = source.strip()
+        elif path in self.references.images:
+            name = path
+        else:
+            name = file_name(source) or ""
         masks = self.references.masks
         if masks:
             stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
