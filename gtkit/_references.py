@@ -155,9 +155,9 @@ def match_images(keys: pa.Array, sources: Any) -> ImageMatches:
     names = _last_parts(paths)
     image = image_positions(keys, names)
     ambiguous = np.zeros(len(paths), dtype=bool)
-    key_names = file_names(keys)
     whole = pc.fill_null(pc.match_substring(keys, "/"), False)  # no file name holds one
     if pc.any(whole).as_py():
+        key_names = file_names(keys)
         shared = pc.unique(key_names.filter(whole))  # file names kept apart by path
         by_path = pc.fill_null(pc.is_in(key_names, value_set=shared), False)
         named = pc.fill_null(pc.is_in(names, value_set=shared), False).to_numpy(
