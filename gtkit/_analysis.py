@@ -66,8 +66,9 @@ class Analysis:
     ``pricing_source`` where the prices came from (None where no prices are known).
     Segmentation scores each image by the mean IoU of the foreground classes in its label or
     reference mask (1.0 with neither); text classification matches objects to references by
-    their text. Other objects find their reference image by file name, or by whole path where
-    the references keep several images of one file name apart. An object whose file name
+    their text. Other objects find their reference image by file name, or by path where the
+    references keep several images of one file name apart (the longest reference path the
+    object's path ends with). An object whose file name
     still stands for several images (several reference images, or objects at different paths
     that would share one reference image) is not compared: ``ambiguous_objects`` lists their
     paths, beside ``unmatched_objects`` (file names without references) and
