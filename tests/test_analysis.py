@@ -341,34 +341,36 @@ def test_cli_report(
     assert "608 human, 392 machine" in printed and out.exists()
 
 
-def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
-    def line(source: str, box: list[float]) -> str:
-        left, top, width, height = box
-        return json.dumps(
-            {
-                "source-ref": source,
-                "bb": {
-                    "annotations": [
-                        {"class_id": 0, "left": left, "top": top, "width": width, "height": height}
-                    ],
-                    "image_size": [{"width": 100, "height": 100, "depth": 3}],
-                },
-                "bb-metadata": {
-                    "objects": [{"confidence": 0.9}],
-                    "class-map": {"0": "bird"},
-                    "type": "groundtruth/object-detection",
-                    "human-annotated": "yes",
-                },
-            }
-        )
+def _box_line(source: str, box: list[float]) -> str:
+    """A human bounding-box label of one box (left, top, width, height in pixels)."""
+    left, top, width, height = box
+    return json.dumps(
+        {
+            "source-ref": source,
+            "bb": {
+                "annotations": [
+                    {"class_id": 0, "left": left, "top": top, "width": width, "height": height}
+                ],
+                "image_size": [{"width": 100, "height": 100, "depth": 3}],
+            },
+            "bb-metadata": {
+                "objects": [{"confidence": 0.9}],
+                "class-map": {"0": "bird"},
+                "type": "groundtruth/object-detection",
+                "human-annotated": "yes",
+            },
+        }
+    )
 
+
+def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
     manifest = tmp_path / "output.manifest"
     manifest.write_text(
         "\n".join(
             [
-                line("s3://b/a/1.jpg", [0, 0, 10, 10]),
-                line("s3://b/2.jpg", [0, 0, 10, 10]),
-                line("s3://b/a/1.jpg", [5, 0, 10, 10]),
+                _box_line("s3://b/a/1.jpg", [0, 0, 10, 10]),
+                _box_line("s3://b/2.jpg", [0, 0, 10, 10]),
+                _box_line("s3://b/a/1.jpg", [5, 0, 10, 10]),
             ]
         )
         + "\n"
@@ -390,28 +392,6 @@ def test_an_image_listed_twice_is_compared_twice(tmp_path: Path) -> None:
     once = analyze(read_manifest(manifest), reference=refs)
     assert once.scores["score"].tolist() == pytest.approx([1 / 3])
     pd.testing.assert_frame_equal(refs.boxes, before)
-
-
-def _box_line(source: str, box: list[float]) -> str:
-    """A human bounding-box label of one box (left, top, width, height in pixels)."""
-    left, top, width, height = box
-    return json.dumps(
-        {
-            "source-ref": source,
-            "bb": {
-                "annotations": [
-                    {"class_id": 0, "left": left, "top": top, "width": width, "height": height}
-                ],
-                "image_size": [{"width": 100, "height": 100, "depth": 3}],
-            },
-            "bb-metadata": {
-                "objects": [{"confidence": 0.9}],
-                "class-map": {"0": "bird"},
-                "type": "groundtruth/object-detection",
-                "human-annotated": "yes",
-            },
-        }
-    )
 
 
 def test_objects_at_different_paths_with_one_file_name_are_not_compared(
