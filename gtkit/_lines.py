@@ -103,12 +103,7 @@ def describe_records(
         if not isinstance(value, dict):
             out[record] = f"expected a JSON object, got {_kind(value)}"
             continue
-        found = None
-        for key, expected in schema.items():
-            if key in value:
-                found = type_problem(value[key], expected, key)
-                if found:
-                    break
+        found = _schema_problem(value, schema)
         out[record] = found or "a value the reader cannot take (unexpected shape)"
     return out
 
@@ -130,14 +125,21 @@ def typed_problems(path: str, schema: Mapping[str, Any]) -> list[int]:
                 value = _loads(line)
             except ValueError:
                 value = None  # not JSON: the engine's to tell
-            if isinstance(value, dict) and any(
-                type_problem(value[key], expected, key)
-                for key, expected in schema.items()
-                if key in value
-            ):
+            if isinstance(value, dict) and _schema_problem(value, schema):
                 found.append(record)
             record += 1
     return found
+
+
+def _schema_problem(line: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """What is wrong with the first of a line's values that ``schema`` types wrongly (see
+    :func:`type_problem`); None if nothing is."""
+    for key, expected in schema.items():
+        if key in line:
+            found = type_problem(line[key], expected, key)
+            if found:
+                return found
+    return None
 
 
 def _kind(value: object) -> str:
