@@ -95,19 +95,20 @@ def file_names(sources: Any) -> pa.Array:
     return _last_parts(_paths(sources))
 
 
-def _shared_names(paths: pa.Array, names: pa.Array) -> pa.Array:
-    """The file names (``names``, of ``paths``) that several different paths have."""
-    counted = pc.value_counts(names)
+def _held_by_several(values: pa.Array, paths: pa.Array) -> pa.Array:
+    """The distinct ``values`` (file names, say, or image positions) that rows of several
+    different ``paths`` have."""
+    counted = pc.value_counts(values)
     repeated = counted.field("values").filter(pc.greater(counted.field("counts"), 1))
-    if not len(repeated):  # each file name once (the usual): none shared
-        return pa.array([], pa.string())
-    rows = pc.fill_null(pc.is_in(names, value_set=repeated), False)
-    table = pa.table({"name": names.filter(rows), "path": paths.filter(rows)})
-    counts = table.group_by("name").aggregate([("path", "count_distinct")])
-    shared: pa.Array = counts.filter(pc.greater(counts["path_count_distinct"], 1))[
-        "name"
+    if not len(repeated):  # each value once (the usual): none held by several
+        return repeated
+    rows = pc.fill_null(pc.is_in(values, value_set=repeated), False)
+    table = pa.table({"value": values.filter(rows), "path": paths.filter(rows)})
+    counts = table.group_by("value").aggregate([("path", "count_distinct")])
+    several: pa.Array = counts.filter(pc.greater(counts["path_count_distinct"], 1))[
+        "value"
     ].combine_chunks()
-    return shared
+    return several
 
 
 def image_keys(sources: Any) -> pa.Array:
@@ -122,7 +123,7 @@ def image_keys(sources: Any) -> pa.Array:
     """
     paths = _paths(sources)
     names = _last_parts(paths)
-    shared = _shared_names(paths, names)
+    shared = _held_by_several(names, paths)  # file names several different paths have
     if not len(shared):
         return names
     keys: pa.Array = pc.if_else(pc.is_in(names, value_set=shared), paths, names)
@@ -186,9 +187,8 @@ def match_images(keys: pa.Array, sources: Any) -> ImageMatches:
     per_image = np.bincount(image[matched], minlength=len(keys))
     repeated = matched[per_image[image[matched]] > 1]  # objects that share their image
     if len(repeated):
-        table = pa.table({"image": image[repeated], "path": paths.take(pa.array(repeated))})
-        counts = table.group_by("image").aggregate([("path", "count_distinct")])
-        several = counts.filter(pc.greater(counts["path_count_distinct"], 1))["image"]
+        at = pa.array(repeated)
+        several = _held_by_several(pa.array(image[repeated]), paths.take(at))  # of 2+ paths
         ambiguous |= np.isin(image, several.to_numpy())
     return ImageMatches(image, ambiguous, names, paths)
 
@@ -290,8 +290,8 @@ class References:
     ``normalized`` True where coordinates are fractions of the image size, else pixels),
     ``classes`` (file_name, class_name) and ``images``, every file name that has references
     (the whole path instead where several of the file's images have that file name; an
-    object finds its image by its whole path, else by its file name, and is compared with none
-    where its file name stands for several images).
+    object finds its image by its file name, or by the longest of those paths its own path ends
+    with, and is compared with none where its file name stands for several images).
     ``image_sizes`` gives (width, height) in pixels where the file states them. For semantic
     segmentation, ``masks`` maps each image's file-name stem to its mask PNG, whose pixels are
     class ids (0 the background), or colours named by ``mask_colors`` (class id ->
